@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// The `mailgate` command: parses arguments and hands them to the same functions the library exposes.
+import { Command, CommanderError } from 'commander';
+import { EXIT_USAGE, isMailgateError } from './errors.js';
+import { initCommand } from './cli/init.js';
+import { serveCommand } from './cli/serve.js';
+import { VERSION } from './version.js';
+
+/** Error codes that mean "the operator must fix something before Mailgate can run": exit code 2. */
+const USAGE_CODES = new Set([
+  'CONFIG_INVALID',
+  'CONFIG_UNREADABLE',
+  'MASTER_KEY_MISSING',
+  'MASTER_KEY_MALFORMED',
+  'MASTER_KEY_MISMATCH',
+  'STORE_SCHEMA_TOO_NEW',
+  'STORE_UNAVAILABLE',
+  'LISTEN_FAILED',
+  'INPUT_INVALID',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+]);
+
+const program = new Command('mailgate')
+  .description('Self-hosted OAuth2 email gateway for Microsoft 365, Gmail and any OAuth2 mail server')
+  .version(VERSION)
+  .exitOverride()
+  .showHelpAfterError('(run `mailgate --help` for usage)');
+
+program
+  .command('serve')
+  .description('run the gateway: web UI, API, OAuth callback, schedulers and workers')
+  .option('-c, --config <file>', 'configuration file (default: $MAILGATE_CONFIG, else ./mailgate.yaml if present)')
+  .action((options: { config?: string }) => serveCommand(options));
+
+program
+  .command('init')
+  .description('write a starter config and the master key file (mode 0600), and set up the database')
+  .option('-c, --config <file>', 'where to write the configuration file', undefined)
+  .action((options: { config?: string }) => initCommand(options, (line) => process.stdout.write(`${line}\n`)));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else if (isMailgateError(err)) {
+    process.stderr.write(`mailgate: ${err.message}\n`);
+    process.exitCode = USAGE_CODES.has(err.code) ? EXIT_USAGE : 1;
+  } else {
+    process.stderr.write(`mailgate: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,38 @@
+// `mailgate serve`: runs the gateway until SIGINT/SIGTERM, then shuts down in order.
+import { loadConfig } from '../config/load.js';
+import { readEnvironment } from '../config/environment.js';
+import { startGateway } from '../gateway.js';
+import { createLogger } from '../log.js';
+
+export interface ServeOptions {
+  config?: string;
+}
+
+export async function serveCommand(options: ServeOptions): Promise<void> {
+  const config = loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
+  const logger = createLogger(config.logLevel);
+  const gateway = await startGateway(config, logger);
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutting down');
+    gateway.stop().then(
+      () => {
+        logger.info('stopped');
+        logger.flush();
+        process.exitCode = 0;
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

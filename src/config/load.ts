@@ -1,0 +1,184 @@
+// Builds Mailgate's frozen configuration from defaults, the YAML file and the environment, reporting every problem at once.
+import fs from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ErrorCode, MailgateError } from '../errors.js';
+import { configFileSchema, listenSchema, LOG_LEVELS, type ConfigFile, type LogLevel, type ServerConfig } from './schema.js';
+import type { MailgateEnvironment } from './environment.js';
+
+export const DEFAULT_LISTEN = '127.0.0.1:8025';
+export const DEFAULT_CONFIG_FILE = 'mailgate.yaml';
+
+export type DatabaseLocation = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+
+/** The master key's origin: the environment (value is secret) or a key file. */
+export type MasterKeySource = { kind: 'env'; value: string } | { kind: 'file'; file: string };
+
+export interface Config {
+  /** The YAML file that was read, if any. */
+  readonly configFile: string | undefined;
+  readonly listen: { readonly host: string; readonly port: number };
+  /** Base of every link Mailgate hands out (the OAuth redirect URI among them); no trailing slash. */
+  readonly publicUrl: string;
+  readonly dataDir: string;
+  readonly database: DatabaseLocation;
+  readonly masterKey: MasterKeySource;
+  readonly logLevel: LogLevel;
+  readonly shutdownTimeoutMs: number;
+  readonly servers: Readonly<Record<string, ServerConfig>>;
+}
+
+export interface LoadConfigOptions {
+  env: MailgateEnvironment;
+  /** `--config` from the command line; wins over MAILGATE_CONFIG. */
+  configFile?: string;
+  cwd?: string;
+}
+
+/** One problem with one key, already worded for the operator. */
+interface Problem {
+  key: string;
+  text: string;
+}
+
+/** Keys whose values are secrets: a problem with them never echoes the value. */
+const SECRET_KEY = /(password|secret|token|masterkey)$/i;
+
+export function loadConfig(options: LoadConfigOptions): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env;
+  const explicitFile = options.configFile ?? env.MAILGATE_CONFIG;
+  const configFile = explicitFile
+    ? path.resolve(cwd, explicitFile)
+    : fs.existsSync(path.resolve(cwd, DEFAULT_CONFIG_FILE))
+      ? path.resolve(cwd, DEFAULT_CONFIG_FILE)
+      : undefined;
+
+  const problems: Problem[] = [];
+  const file = configFile ? readConfigFile(configFile, problems) : {};
+
+  const parsed = configFileSchema.safeParse(file, { reportInput: true });
+  if (!parsed.success) problems.push(...parsed.error.issues.map(describeIssue));
+  const fromFile: ConfigFile = parsed.success ? parsed.data : {};
+
+  const listen = env.MAILGATE_LISTEN !== undefined ? parseEnv('MAILGATE_LISTEN', env.MAILGATE_LISTEN, listenSchema, problems) : fromFile.listen;
+  const logLevelText = env.MAILGATE_LOG_LEVEL ?? fromFile.log?.level ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevelText)) {
+    problems.push({ key: 'MAILGATE_LOG_LEVEL', text: `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevelText)}` });
+  }
+  const publicUrlText = env.MAILGATE_PUBLIC_URL ?? fromFile.publicUrl;
+  if (publicUrlText !== undefined && !isHttpUrl(publicUrlText)) {
+    problems.push({ key: env.MAILGATE_PUBLIC_URL ? 'MAILGATE_PUBLIC_URL' : 'publicUrl', text: `expected an http(s) URL such as "https://mailgate.example.com", got ${JSON.stringify(publicUrlText)}` });
+  }
+
+  const dataDir = path.resolve(cwd, env.MAILGATE_DATA_DIR ?? fromFile.dataDir ?? 'data');
+  const database = parseDatabaseUrl(env.MAILGATE_DATABASE_URL, fromFile.databaseUrl, dataDir, cwd, problems);
+
+  if (problems.length > 0) {
+    const where = configFile ? ` (config file ${configFile})` : '';
+    throw new MailgateError(
+      ErrorCode.CONFIG_INVALID,
+      `invalid configuration${where}: ${problems.map((p) => `${p.key}: ${p.text}`).join('; ')}`,
+      { details: { problems } },
+    );
+  }
+
+  const effectiveListen = listen ?? { host: '127.0.0.1', port: 8025 };
+  const masterKey: MasterKeySource = env.MAILGATE_MASTER_KEY
+    ? { kind: 'env', value: env.MAILGATE_MASTER_KEY }
+    : { kind: 'file', file: path.resolve(cwd, fromFile.masterKeyFile ?? path.join(dataDir, 'master.key')) };
+
+  return deepFreeze({
+    configFile,
+    listen: effectiveListen,
+    publicUrl: (publicUrlText ?? `http://${formatHost(effectiveListen.host)}:${effectiveListen.port}`).replace(/\/+$/, ''),
+    dataDir,
+    database,
+    masterKey,
+    logLevel: logLevelText as LogLevel,
+    shutdownTimeoutMs: (fromFile.shutdownTimeoutSeconds ?? 15) * 1000,
+    servers: fromFile.servers ?? {},
+  });
+}
+
+function readConfigFile(file: string, problems: Problem[]): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (cause) {
+    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (run `mailgate init` to write one, or fix --config / MAILGATE_CONFIG)' : (cause as Error).message;
+    throw new MailgateError(ErrorCode.CONFIG_UNREADABLE, `cannot read config file ${file}: ${reason}`, { cause });
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const at = lineCounter.linePos(first.pos[0]);
+    throw new MailgateError(
+      ErrorCode.CONFIG_UNREADABLE,
+      `config file ${file} line ${at.line}, column ${at.col} is not valid YAML: ${first.message.split('\n')[0]}`,
+    );
+  }
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    problems.push({ key: '(top level)', text: 'expected a mapping of keys such as "listen:" and "servers:"' });
+    return {};
+  }
+  return value;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): Problem {
+  const key = issue.path.map(String).join('.') || '(top level)';
+  if (issue.code === 'unrecognized_keys') {
+    return { key, text: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling against the README's configuration reference)` };
+  }
+  const last = String(issue.path[issue.path.length - 1] ?? '');
+  const got = SECRET_KEY.test(last) ? '(value hidden)' : renderInput(issue.input);
+  return { key, text: `${issue.message}, got ${got}` };
+}
+
+function renderInput(input: unknown): string {
+  if (input === undefined) return 'nothing';
+  const text = JSON.stringify(input);
+  if (text === undefined) return String(input);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function parseEnv<T>(name: string, value: string, schema: z.ZodType<T>, problems: Problem[]): T | undefined {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  problems.push({ key: name, text: `${result.error.issues[0]?.message ?? 'invalid value'}, got ${JSON.stringify(value)}` });
+  return undefined;
+}
+
+function parseDatabaseUrl(fromEnv: string | undefined, fromFile: string | undefined, dataDir: string, cwd: string, problems: Problem[]): DatabaseLocation {
+  const value = fromEnv ?? fromFile;
+  if (value === undefined) return { kind: 'sqlite', file: path.join(dataDir, 'mailgate.db') };
+  if (value.startsWith('sqlite:')) {
+    const file = value.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (file === '') problems.push({ key: fromEnv ? 'MAILGATE_DATABASE_URL' : 'databaseUrl', text: 'expected "sqlite:PATH", e.g. "sqlite:./data/mailgate.db", got "sqlite:"' });
+    return { kind: 'sqlite', file: path.resolve(cwd, file) };
+  }
+  if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', url: value };
+  // The URL may carry a password: name the scheme only.
+  problems.push({ key: fromEnv ? 'MAILGATE_DATABASE_URL' : 'databaseUrl', text: `expected "sqlite:PATH" or "postgres://USER@HOST/DB", got a value starting with ${JSON.stringify(value.split(':')[0] ?? '')}` });
+  return { kind: 'sqlite', file: path.join(dataDir, 'mailgate.db') };
+}
+
+function isHttpUrl(value: string): boolean {
+  return URL.canParse(value) && /^https?:$/.test(new URL(value).protocol);
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

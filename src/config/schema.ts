@@ -1,0 +1,75 @@
+// The schema of mailgate.yaml: every key, its type, its default, and the words used when a value is wrong.
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** A TCP port; digits-only strings (from YAML quoting or the environment) are accepted as numbers. */
+export const portSchema = z.preprocess(
+  (value) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+  z
+    .number({ error: 'expected 1-65535' })
+    .int({ error: 'expected 1-65535' })
+    .min(1, { error: 'expected 1-65535' })
+    .max(65535, { error: 'expected 1-65535' }),
+);
+
+/** `host:port`, `[v6]:port` or a bare port; the host defaults to 127.0.0.1 so nothing is exposed by accident. */
+export const listenSchema = z.string({ error: 'expected "host:port", e.g. "127.0.0.1:8025"' }).transform((value, ctx) => {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value) ?? /^()()(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || !(port >= 1 && port <= 65535)) {
+    ctx.addIssue({ code: 'custom', message: 'expected "host:port" with a port 1-65535, e.g. "127.0.0.1:8025"' });
+    return z.NEVER;
+  }
+  const host = match[1] ?? (match[2] || '127.0.0.1');
+  return { host, port };
+});
+
+const httpUrlSchema = z
+  .string({ error: 'expected an http(s) URL, e.g. "https://mailgate.example.com"' })
+  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), {
+    error: 'expected an http(s) URL, e.g. "https://mailgate.example.com"',
+  })
+  .transform((value) => value.replace(/\/+$/, ''));
+
+const serverAuthSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({ type: z.literal('password'), password: z.string().min(1, { error: 'expected a non-empty password' }) }),
+    z.strictObject({ type: z.literal('oauth2'), credential: z.string().min(1, { error: 'expected a credential name' }) }),
+  ],
+  { error: 'expected { type: password, password } or { type: oauth2, credential: NAME }' },
+);
+
+export const serverSchema = z.strictObject({
+  protocol: z.enum(['smtp', 'imap', 'pop3'], { error: 'expected one of smtp, imap, pop3' }),
+  host: z.string({ error: 'expected a host name' }).min(1, { error: 'expected a host name' }),
+  port: portSchema,
+  security: z.enum(['tls', 'starttls', 'none'], { error: 'expected one of tls, starttls, none' }),
+  username: z.string().optional(),
+  auth: serverAuthSchema.optional(),
+});
+
+export const configFileSchema = z.strictObject({
+  listen: listenSchema.optional(),
+  publicUrl: httpUrlSchema.optional(),
+  dataDir: z.string({ error: 'expected a directory path' }).min(1).optional(),
+  databaseUrl: z.string({ error: 'expected "sqlite:PATH" or "postgres://…"' }).optional(),
+  masterKeyFile: z.string({ error: 'expected a file path' }).min(1).optional(),
+  log: z
+    .strictObject({
+      level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional(),
+    })
+    .optional(),
+  shutdownTimeoutSeconds: z
+    .number({ error: 'expected a number of seconds, 1-600' })
+    .min(1, { error: 'expected a number of seconds, 1-600' })
+    .max(600, { error: 'expected a number of seconds, 1-600' })
+    .optional(),
+  servers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' }), serverSchema).optional(),
+});
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+export type ServerConfig = z.infer<typeof serverSchema>;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS };

@@ -1,0 +1,74 @@
+// The composition root of `mailgate serve`: opens storage, unlocks the secrets, starts HTTP, and knows how to stop it all.
+import type { FastifyInstance } from 'fastify';
+import { ErrorCode, MailgateError } from './errors.js';
+import type { Config } from './config/load.js';
+import { buildHttpServer } from './http/server.js';
+import { Lifecycle } from './lifecycle.js';
+import type { Logger } from './log.js';
+import type { Keyring } from './secrets/keyring.js';
+import { unlockKeyring } from './secrets/masterKey.js';
+import { openStore, type Store } from './store/store.js';
+
+export interface Gateway {
+  readonly config: Config;
+  readonly store: Store;
+  readonly keyring: Keyring;
+  readonly http: FastifyInstance;
+  /** The address HTTP actually listens on (the port is real even when 0 was asked for). */
+  readonly url: string;
+  /** Stops accepting requests, lets in-flight ones finish (up to the shutdown timeout), then closes storage. */
+  stop(): Promise<void>;
+}
+
+export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
+  const lifecycle = new Lifecycle(logger);
+  try {
+    const store = await openStore(config.database);
+    lifecycle.onStop('store', () => store.close());
+
+    const { keyring, createdKeyFile, warnings } = await unlockKeyring(config.masterKey, store);
+    for (const warning of warnings) logger.warn(warning);
+    if (createdKeyFile && config.masterKey.kind === 'file') {
+      logger.warn({ keyFile: config.masterKey.file }, 'created a new master key file: back it up, stored secrets cannot be read without it');
+    }
+
+    const http = buildHttpServer({ logger, store });
+    lifecycle.onStop('http', () => closeWithin(http, config.shutdownTimeoutMs, logger));
+    const url = await listen(http, config);
+    logger.info({ url, publicUrl: config.publicUrl, database: config.database.kind, keyId: keyring.current.id }, 'mailgate is serving');
+
+    return { config, store, keyring, http, url, stop: () => lifecycle.stop() };
+  } catch (err) {
+    await lifecycle.stop();
+    throw err;
+  }
+}
+
+async function listen(http: FastifyInstance, config: Config): Promise<string> {
+  const { host, port } = config.listen;
+  try {
+    await http.listen({ host, port });
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? 'the address is in use (another Mailgate?)' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (cause as Error).message;
+    throw new MailgateError(ErrorCode.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${reason} (set MAILGATE_LISTEN or "listen:" to a free host:port)`, { cause });
+  }
+  const address = http.server.address();
+  if (address === null || typeof address === 'string') return `http://${host}:${port}`;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${shownHost}:${address.port}`;
+}
+
+/** fastify.close() waits for in-flight requests; past the timeout, open connections are cut so shutdown ends. */
+async function closeWithin(http: FastifyInstance, timeoutMs: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  const outcome = await Promise.race([http.close().then(() => 'closed' as const), timeout]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    logger.warn({ timeoutMs }, 'in-flight requests did not finish in time; closing their connections');
+    http.server.closeAllConnections();
+  }
+}

@@ -1,0 +1,8 @@
+// The numbered schema migrations, in order; each is written once and never edited after it ships.
+import type { Migration } from 'kysely';
+import { migration0001Meta } from './0001_meta.js';
+
+/** Names sort in the order they run; Kysely records each in `kysely_migration`. */
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001_meta': migration0001Meta,
+};

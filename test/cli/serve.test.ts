@@ -1,0 +1,97 @@
+// Proves the README's promise end to end: `mailgate init` and `mailgate serve` on the embedded default, and one clear line with exit code 2 for what an operator must fix.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, startServe, tempDir } from '../support/cli.js';
+import { freePort } from '../support/ports.js';
+
+describe('mailgate serve', () => {
+  it('serves /healthz and /readyz on its embedded default, with SQLite and the key file in ./data, and stops cleanly on SIGTERM', async () => {
+    const cwd = tempDir();
+    const serve = await startServe({ cwd, port: await freePort() });
+    const health = await fetch(`${serve.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${serve.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(fs.existsSync(path.join(cwd, 'data', 'mailgate.db'))).toBe(true);
+    expect(fs.statSync(path.join(cwd, 'data', 'master.key')).mode & 0o777).toBe(0o600);
+    const unknown = await fetch(`${serve.url}/api/v1/nothing-here`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+
+    expect(await serve.stop('SIGTERM')).toBe(0);
+    // An orderly close checkpoints SQLite's write-ahead log and removes it.
+    expect(fs.existsSync(path.join(cwd, 'data', 'mailgate.db-wal'))).toBe(false);
+    expect(serve.output()).toContain('"msg":"stopped"');
+  });
+
+  it('stops cleanly on SIGINT too, and starts again on the same data', async () => {
+    const cwd = tempDir();
+    const port = await freePort();
+    const first = await startServe({ cwd, port });
+    expect(await first.stop('SIGINT')).toBe(0);
+    const second = await startServe({ cwd, port });
+    expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
+    expect(await second.stop()).toBe(0);
+  });
+
+  it('prints one clear line and exits 2 for a malformed config', async () => {
+    const cwd = tempDir();
+    fs.writeFileSync(path.join(cwd, 'mailgate.yaml'), 'servers:\n  primary:\n    protocol: smtp\n    host: smtp.office365.com\n    port: "587x"\n    security: starttls\n');
+    const result = await runCli(['serve'], { cwd, env: { MAILGATE_LISTEN: `127.0.0.1:${await freePort()}` } });
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^mailgate: invalid configuration .*servers\.primary\.port: expected 1-65535, got "587x"$/);
+    expect(fs.existsSync(path.join(cwd, 'data'))).toBe(false);
+  });
+
+  it('prints one clear line and exits 2 for a wrong master key, without echoing either key', async () => {
+    const cwd = tempDir();
+    const port = await freePort();
+    const rightKey = 'a'.repeat(64);
+    const wrongKey = 'b'.repeat(64);
+    const first = await startServe({ cwd, port, env: { MAILGATE_MASTER_KEY: rightKey } });
+    expect(await first.stop()).toBe(0);
+    const result = await runCli(['serve'], { cwd, env: { MAILGATE_LISTEN: `127.0.0.1:${port}`, MAILGATE_MASTER_KEY: wrongKey } });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/^mailgate: wrong master key: MAILGATE_MASTER_KEY holds key k[0-9a-f]+, but this store was set up with key k[0-9a-f]+/);
+    expect(result.stderr).not.toContain(rightKey);
+    expect(result.stderr).not.toContain(wrongKey);
+    expect(result.stdout).toBe('');
+  });
+
+  it('prints one clear line and exits 2 when the listen address is taken', async () => {
+    const cwd = tempDir();
+    const port = await freePort();
+    const first = await startServe({ cwd, port });
+    const second = await runCli(['serve'], { cwd: tempDir(), env: { MAILGATE_LISTEN: `127.0.0.1:${port}` } });
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`cannot listen on 127.0.0.1:${port}: the address is in use`);
+    await first.stop();
+  });
+});
+
+describe('mailgate init', () => {
+  it('writes a starter config that serve accepts and a 0600 key file, and changes nothing when run again', async () => {
+    const cwd = tempDir();
+    const first = await runCli(['init'], { cwd });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('created the master key file');
+    const key = fs.readFileSync(path.join(cwd, 'data', 'master.key'), 'utf8');
+    expect(fs.statSync(path.join(cwd, 'data', 'master.key')).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(path.join(cwd, 'mailgate.yaml'), 'utf8')).toContain('listen: 127.0.0.1:8025');
+
+    const second = await runCli(['init'], { cwd });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('exists already');
+    expect(fs.readFileSync(path.join(cwd, 'data', 'master.key'), 'utf8')).toBe(key);
+
+    const port = await freePort();
+    const serve = await startServe({ cwd, port });
+    expect((await fetch(`${serve.url}/readyz`)).status).toBe(200);
+    expect(await serve.stop()).toBe(0);
+  });
+});
