@@ -2,6 +2,7 @@
 // The `mailgate` command: parses arguments and hands them to the same functions the library exposes.
 import { Command, CommanderError } from 'commander';
 import { EXIT_USAGE, isMailgateError } from './errors.js';
+import { registerApiKeyCommands } from './cli/apikey.js';
 import { initCommand } from './cli/init.js';
 import { serveCommand } from './cli/serve.js';
 import { VERSION } from './version.js';
@@ -38,6 +39,8 @@ program
   .description('write a starter config and the master key file (mode 0600), and set up the database')
   .option('-c, --config <file>', 'where to write the configuration file', undefined)
   .action((options: { config?: string }) => initCommand(options, (line) => process.stdout.write(`${line}\n`)));
+
+registerApiKeyCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -26,6 +26,28 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   /** The named object exists already. */
   ALREADY_EXISTS: 'ALREADY_EXISTS',
+  /** The API caller sent no API key, or one that is not valid. */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The API key is valid but lacks the scope the route needs. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** The credential has no tokens yet: someone must connect it (sign in at the provider). */
+  CREDENTIAL_NOT_CONNECTED: 'CREDENTIAL_NOT_CONNECTED',
+  /** The refresh token is dead (expired, revoked, password changed, MFA required): sign in again. */
+  CREDENTIAL_NEEDS_REAUTHORIZATION: 'CREDENTIAL_NEEDS_REAUTHORIZATION',
+  /** The provider refused the client itself (wrong or expired client secret, unknown client ID). */
+  CREDENTIAL_CLIENT_SECRET_INVALID: 'CREDENTIAL_CLIENT_SECRET_INVALID',
+  /** The credential is disabled by an admin. */
+  CREDENTIAL_DISABLED: 'CREDENTIAL_DISABLED',
+  /** A token request failed for a reason that may pass (network, 5xx, 429); it is retried with backoff. */
+  TOKEN_REFRESH_FAILED: 'TOKEN_REFRESH_FAILED',
+  /** The provider answered the token request with an error that no retry will fix (invalid_scope, …). */
+  TOKEN_REQUEST_REFUSED: 'TOKEN_REQUEST_REFUSED',
+  /** The OAuth callback carried an unknown, used or expired state, or the sign-in was started elsewhere. */
+  OAUTH_STATE_INVALID: 'OAUTH_STATE_INVALID',
+  /** The wrong account signed in at the provider. */
+  OAUTH_WRONG_ACCOUNT: 'OAUTH_WRONG_ACCOUNT',
+  /** The provider sent the browser back with an error (access_denied, consent_required, …). */
+  OAUTH_PROVIDER_ERROR: 'OAUTH_PROVIDER_ERROR',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,0 +1,40 @@
+// What an API key may do: the scope grammar (admin, send, token:<credential>, token:*) and the one rule that checks it.
+
+/**
+ * - `admin`: everything, including managing API keys, credentials and servers.
+ * - `send`: submit messages (`POST /api/v1/messages`) and read their status.
+ * - `token:<credential>`: fetch that credential's access token; `token:*` for every credential.
+ */
+export type Scope = 'admin' | 'send' | `token:${string}`;
+
+/**
+ * Names of API keys and credentials (the same rule as src/credentials/input.ts): safe in URLs, shell arguments
+ * and log lines without quoting; the first character is never "-", so a name is never taken for a CLI option.
+ */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** Every credential, present and future; only meaningful after `token:`. */
+export const ANY_CREDENTIAL = '*';
+
+export const SCOPE_HINT = '"admin", "send", "token:<credential>" or "token:*"';
+
+export function isScope(value: string): value is Scope {
+  if (value === 'admin' || value === 'send') return true;
+  if (!value.startsWith('token:')) return false;
+  const credential = value.slice('token:'.length);
+  return credential === ANY_CREDENTIAL || NAME_PATTERN.test(credential);
+}
+
+/** Whoever presented a valid API key: handlers read it to know who called. */
+export interface ApiKeyPrincipal {
+  readonly id: string;
+  readonly name: string;
+  readonly scopes: readonly Scope[];
+}
+
+/** True when `principal` may do what `requiredScope` guards: its exact scope, `admin`, or `token:*` for any `token:…`. */
+export function allows(principal: Pick<ApiKeyPrincipal, 'scopes'>, requiredScope: string): boolean {
+  return principal.scopes.some(
+    (held) => held === 'admin' || held === requiredScope || (held === `token:${ANY_CREDENTIAL}` && requiredScope.startsWith('token:')),
+  );
+}

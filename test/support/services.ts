@@ -1,0 +1,25 @@
+// Real services on a temporary SQLite store with a random master key, for tests that call the HTTP app in process.
+import { loadConfig, type Config } from '../../src/config/load.js';
+import { buildHttpServer } from '../../src/http/server.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { generateMasterKey } from '../../src/secrets/keyring.js';
+import { unlockKeyring } from '../../src/secrets/masterKey.js';
+import { createServices, type Services } from '../../src/services.js';
+import { openStore } from '../../src/store/store.js';
+import { tempDir } from './cli.js';
+
+export interface TestServices extends Services {
+  close(): Promise<void>;
+}
+
+export async function openTestServices(options: { publicUrl?: string; logger?: Logger; configure?: (config: Config) => Config } = {}): Promise<TestServices> {
+  const cwd = tempDir();
+  let config = loadConfig({ env: { MAILGATE_MASTER_KEY: generateMasterKey(), ...(options.publicUrl ? { MAILGATE_PUBLIC_URL: options.publicUrl } : {}) }, cwd });
+  if (options.configure) config = options.configure(config);
+  const store = await openStore(config.database);
+  const { keyring } = await unlockKeyring(config.masterKey, store);
+  const services = createServices(config, options.logger ?? createLogger('silent'), store, keyring);
+  return { ...services, close: () => store.close() };
+}
+
+export { buildHttpServer };
