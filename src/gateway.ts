@@ -7,12 +7,16 @@ import { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
 import type { Keyring } from './secrets/keyring.js';
 import { unlockKeyring } from './secrets/masterKey.js';
+import { createServices, redirectUriOf, type Services } from './services.js';
 import { openStore, type Store } from './store/store.js';
+import { RefreshScheduler } from './tokens/refreshScheduler.js';
 
 export interface Gateway {
   readonly config: Config;
   readonly store: Store;
   readonly keyring: Keyring;
+  readonly services: Services;
+  readonly scheduler: RefreshScheduler;
   readonly http: FastifyInstance;
   /** The address HTTP actually listens on (the port is real even when 0 was asked for). */
   readonly url: string;
@@ -32,12 +36,21 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       logger.warn({ keyFile: config.masterKey.file }, 'created a new master key file: back it up, stored secrets cannot be read without it');
     }
 
-    const http = buildHttpServer({ logger, store });
+    const services = createServices(config, logger, store, keyring);
+    const scheduler = new RefreshScheduler(services.credentialRepo, services.tokens, logger.child({ component: 'scheduler' }), {
+      intervalMs: config.tokens.schedulerIntervalSeconds * 1000,
+      aheadMs: Math.max(2 * config.tokens.refreshMarginSeconds * 1000, 10 * 60_000),
+      keepAliveMs: config.tokens.keepAliveDays * 86_400_000,
+    });
+
+    const http = buildHttpServer(services);
     lifecycle.onStop('http', () => closeWithin(http, config.shutdownTimeoutMs, logger));
     const url = await listen(http, config);
-    logger.info({ url, publicUrl: config.publicUrl, database: config.database.kind, keyId: keyring.current.id }, 'mailgate is serving');
+    scheduler.start();
+    lifecycle.onStop('refresh scheduler', () => scheduler.stop());
+    logger.info({ url, redirectUri: redirectUriOf(config), publicUrl: config.publicUrl, database: config.database.kind, keyId: keyring.current.id }, 'mailgate is serving');
 
-    return { config, store, keyring, http, url, stop: () => lifecycle.stop() };
+    return { config, store, keyring, services, scheduler, http, url, stop: () => lifecycle.stop() };
   } catch (err) {
     await lifecycle.stop();
     throw err;

@@ -26,6 +26,14 @@ export interface Config {
   readonly masterKey: MasterKeySource;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
+  readonly tokens: {
+    /** Hand out no access token expiring sooner than this: refresh first. */
+    readonly refreshMarginSeconds: number;
+    /** Refresh idle credentials this often, so providers never drop them as unused (90 days). */
+    readonly keepAliveDays: number;
+    /** How often the scheduler looks for credentials to refresh ahead of expiry. */
+    readonly schedulerIntervalSeconds: number;
+  };
   readonly servers: Readonly<Record<string, ServerConfig>>;
 }
 
@@ -98,6 +106,11 @@ export function loadConfig(options: LoadConfigOptions): Config {
     masterKey,
     logLevel: logLevelText as LogLevel,
     shutdownTimeoutMs: (fromFile.shutdownTimeoutSeconds ?? 15) * 1000,
+    tokens: {
+      refreshMarginSeconds: fromFile.tokens?.refreshMarginSeconds ?? 300,
+      keepAliveDays: fromFile.tokens?.keepAliveDays ?? 7,
+      schedulerIntervalSeconds: fromFile.tokens?.schedulerIntervalSeconds ?? 30,
+    },
     servers: fromFile.servers ?? {},
   });
 }

@@ -66,6 +66,13 @@ export const configFileSchema = z.strictObject({
     .min(1, { error: 'expected a number of seconds, 1-600' })
     .max(600, { error: 'expected a number of seconds, 1-600' })
     .optional(),
+  tokens: z
+    .strictObject({
+      refreshMarginSeconds: z.number({ error: 'expected seconds, 30-3000' }).int().min(30, { error: 'expected seconds, 30-3000' }).max(3000, { error: 'expected seconds, 30-3000' }).optional(),
+      keepAliveDays: z.number({ error: 'expected days, 1-80' }).min(1, { error: 'expected days, 1-80' }).max(80, { error: 'expected days, 1-80 (providers drop refresh tokens unused for 90 days)' }).optional(),
+      schedulerIntervalSeconds: z.number({ error: 'expected seconds, 1-3600' }).min(1, { error: 'expected seconds, 1-3600' }).max(3600, { error: 'expected seconds, 1-3600' }).optional(),
+    })
+    .optional(),
   servers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' }), serverSchema).optional(),
 });
 

@@ -1,25 +1,34 @@
 // Builds the HTTP server (fastify): shared error shape, health routes, and the place where domain routes are mounted.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ErrorCode, isMailgateError, type ErrorCode as Code } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Store } from '../store/store.js';
+import { registerCredentialRoutes } from '../credentials/routes.js';
+import { registerCallbackRoute, type CallbackListener } from '../oauth/callbackRoute.js';
+import type { Services } from '../services.js';
+import { registerApiKeyRoutes } from './apiKeyRoutes.js';
 import { registerHealthRoutes } from './health.js';
-
-export interface HttpDependencies {
-  logger: Logger;
-  store: Store;
-}
 
 const STATUS_BY_CODE: Partial<Record<Code, number>> = {
   [ErrorCode.INPUT_INVALID]: 400,
   [ErrorCode.NOT_FOUND]: 404,
   [ErrorCode.ALREADY_EXISTS]: 409,
   [ErrorCode.STORE_UNAVAILABLE]: 503,
+  [ErrorCode.UNAUTHENTICATED]: 401,
+  [ErrorCode.FORBIDDEN]: 403,
+  [ErrorCode.CREDENTIAL_NOT_CONNECTED]: 409,
+  [ErrorCode.CREDENTIAL_NEEDS_REAUTHORIZATION]: 409,
+  [ErrorCode.CREDENTIAL_CLIENT_SECRET_INVALID]: 409,
+  [ErrorCode.CREDENTIAL_DISABLED]: 409,
+  [ErrorCode.TOKEN_REQUEST_REFUSED]: 409,
+  // The provider could not be reached or failed: the gateway itself is fine, its upstream is not.
+  [ErrorCode.TOKEN_REFRESH_FAILED]: 502,
 };
 
-export function buildHttpServer(deps: HttpDependencies): FastifyInstance {
+/** Errors from an upstream: their message is about the provider, not about us, and safe to show. */
+const UPSTREAM_CODES = new Set<Code>([ErrorCode.TOKEN_REFRESH_FAILED]);
+
+export function buildHttpServer(services: Services, options: { onOAuthCallback?: CallbackListener } = {}): FastifyInstance {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    loggerInstance: services.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Behind a reverse proxy the admin sets MAILGATE_PUBLIC_URL; we do not trust X-Forwarded-* blindly.
     trustProxy: false,
     bodyLimit: 1024 * 1024,
@@ -29,8 +38,9 @@ export function buildHttpServer(deps: HttpDependencies): FastifyInstance {
   app.setErrorHandler((err, request, reply) => {
     if (isMailgateError(err)) {
       const status = STATUS_BY_CODE[err.code] ?? 500;
-      if (status >= 500) request.log.error({ err }, 'request failed');
-      return reply.status(status).send({ error: { code: err.code, message: status >= 500 ? 'internal error' : err.message } });
+      const safe = status < 500 || UPSTREAM_CODES.has(err.code);
+      if (!safe) request.log.error({ err }, 'request failed');
+      return reply.status(status).send({ error: { code: err.code, message: safe ? err.message : 'internal error' } });
     }
     const status = (err as { statusCode?: number }).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
@@ -43,6 +53,9 @@ export function buildHttpServer(deps: HttpDependencies): FastifyInstance {
     reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 
-  registerHealthRoutes(app, deps.store);
+  registerHealthRoutes(app, services.store);
+  registerCallbackRoute(app, services.authorization, options.onOAuthCallback);
+  registerApiKeyRoutes(app, services.apiKeys);
+  registerCredentialRoutes(app, services);
   return app;
 }

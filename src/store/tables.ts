@@ -1,4 +1,5 @@
 // Row types of every table, as Kysely sees them; one interface per table, named after it.
+import type { Generated } from 'kysely';
 
 /** Small named values that belong to the installation itself (the master key's check value, …). */
 export interface MetaTable {
@@ -7,6 +8,81 @@ export interface MetaTable {
   updated_at: string;
 }
 
+/** Timestamps are ISO-8601 UTC strings (they sort as text, in SQLite and PostgreSQL alike). */
+export interface CredentialsTable {
+  name: string;
+  provider: string;
+  grant_type: string;
+  tenant: string | null;
+  client_id: string;
+  client_secret: string | null;
+  email: string;
+  scopes: string;
+  protocols: string;
+  authority: string | null;
+  authorization_url: string | null;
+  token_url: string | null;
+  issuer: string | null;
+  device_authorization_url: string | null;
+  revocation_url: string | null;
+  userinfo_url: string | null;
+  auth_params: string;
+  status: string;
+  status_reason: string | null;
+  status_changed_at: string;
+  access_token: string | null;
+  refresh_token: string | null;
+  token_type: string | null;
+  expires_at: string | null;
+  granted_scopes: string | null;
+  identity: string | null;
+  last_refreshed_at: string | null;
+  last_used_at: string | null;
+  last_error: string | null;
+  warnings: string;
+  client_secret_expires_at: string | null;
+  failure_count: Generated<number>;
+  next_attempt_at: string | null;
+  refresh_lease_owner: string | null;
+  refresh_lease_until: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CredentialEventsTable {
+  id: Generated<number>;
+  credential_name: string;
+  at: string;
+  from_status: string | null;
+  to_status: string;
+  reason: string | null;
+}
+
+export interface OAuthStatesTable {
+  state_hash: string;
+  credential_name: string;
+  code_verifier: string;
+  nonce: string;
+  redirect_uri: string;
+  browser_binding: string | null;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  key_hash: string;
+  scopes: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
 export interface Database {
   meta: MetaTable;
+  credentials: CredentialsTable;
+  credential_events: CredentialEventsTable;
+  oauth_states: OAuthStatesTable;
+  api_keys: ApiKeysTable;
 }

@@ -1,8 +1,10 @@
 // The numbered schema migrations, in order; each is written once and never edited after it ships.
 import type { Migration } from 'kysely';
 import { migration0001Meta } from './0001_meta.js';
+import { migration0002Credentials } from './0002_credentials.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_meta': migration0001Meta,
+  '0002_credentials': migration0002Credentials,
 };

@@ -1,0 +1,56 @@
+// The credential as Mailgate keeps it (stored record) and as it shows it (public view, never a secret).
+import type { Grant, Protocol, Provider } from './presets.js';
+
+export const CREDENTIAL_STATUSES = ['pending', 'active', 'refresh_failing', 'needs_reauthorization', 'client_secret_invalid', 'disabled'] as const;
+export type CredentialStatus = (typeof CREDENTIAL_STATUSES)[number];
+
+export interface CredentialWarning {
+  code: string;
+  message: string;
+}
+
+export interface SignedInIdentity {
+  email: string | undefined;
+  subject: string | undefined;
+  name: string | undefined;
+}
+
+/** Settings an admin chooses; everything here but the client secret may be shown. */
+export interface CredentialSettings {
+  name: string;
+  provider: Provider;
+  grant: Grant;
+  tenant: string | undefined;
+  clientId: string;
+  email: string;
+  protocols: Protocol[];
+  scopes: string[];
+  authority: string | undefined;
+  authorizationUrl: string | undefined;
+  tokenUrl: string;
+  issuer: string | undefined;
+  deviceAuthorizationUrl: string | undefined;
+  revocationUrl: string | undefined;
+  userinfoUrl: string | undefined;
+  authParams: Record<string, string>;
+  clientSecretExpiresAt: string | undefined;
+}
+
+/** What `credential show`, the API and the UI present: settings, state, and never a secret. */
+export interface CredentialView extends CredentialSettings {
+  hasClientSecret: boolean;
+  hasRefreshToken: boolean;
+  status: CredentialStatus;
+  statusReason: string | undefined;
+  statusChangedAt: string;
+  expiresAt: string | undefined;
+  grantedScopes: string[] | undefined;
+  identity: SignedInIdentity | undefined;
+  lastRefreshedAt: string | undefined;
+  lastUsedAt: string | undefined;
+  lastError: string | undefined;
+  warnings: CredentialWarning[];
+  redirectUri: string;
+  createdAt: string;
+  updatedAt: string;
+}

@@ -1,0 +1,263 @@
+// Reads and writes credentials in the store, sealing every secret (client secret, tokens) with the keyring on the way in.
+import type { Selectable, Updateable } from 'kysely';
+import { ErrorCode, MailgateError } from '../errors.js';
+import type { Keyring } from '../secrets/keyring.js';
+import { Secret } from '../secrets/secret.js';
+import type { Store } from '../store/store.js';
+import type { CredentialsTable } from '../store/tables.js';
+import type { CredentialSettings, CredentialStatus, CredentialView, CredentialWarning, SignedInIdentity } from './model.js';
+
+export type CredentialRow = Selectable<CredentialsTable>;
+
+/** Tokens from a grant, ready to store; a missing refresh token keeps the stored one (Google does not rotate). */
+export interface TokenSet {
+  accessToken: Secret;
+  refreshToken: Secret | undefined;
+  tokenType: string;
+  expiresAt: string | undefined;
+  grantedScopes: string[] | undefined;
+}
+
+export interface StatusChange {
+  status: CredentialStatus;
+  reason: string | undefined;
+  lastError?: string | null;
+  failureCount?: number;
+  nextAttemptAt?: string | null;
+}
+
+const context = (name: string, field: 'clientSecret' | 'accessToken' | 'refreshToken') => `credential:${name}:${field}`;
+const now = () => new Date().toISOString();
+
+export class CredentialRepository {
+  constructor(
+    private readonly store: Store,
+    private readonly keyring: Keyring,
+  ) {}
+
+  async insert(settings: CredentialSettings, clientSecret: string | undefined, warnings: CredentialWarning[]): Promise<void> {
+    const at = now();
+    const exists = await this.store.db.selectFrom('credentials').select('name').where('name', '=', settings.name).executeTakeFirst();
+    if (exists) throw new MailgateError(ErrorCode.ALREADY_EXISTS, `credential ${JSON.stringify(settings.name)} exists already: choose another name, or change it with PATCH / remove it first`);
+    await this.store.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('credentials')
+        .values({
+          ...settingsColumns(settings),
+          client_secret: clientSecret === undefined ? null : this.keyring.seal(clientSecret, context(settings.name, 'clientSecret')),
+          status: 'pending',
+          status_reason: settings.grant === 'client_credentials' ? 'not used yet' : 'waiting for someone to connect (sign in at the provider)',
+          status_changed_at: at,
+          warnings: JSON.stringify(warnings),
+          created_at: at,
+          updated_at: at,
+        })
+        .execute();
+      await trx.insertInto('credential_events').values({ credential_name: settings.name, at, from_status: null, to_status: 'pending', reason: 'created' }).execute();
+    });
+  }
+
+  /** Replaces the settings; `clientSecret` undefined keeps the stored one. Tokens are kept unless `dropTokens`. */
+  async updateSettings(settings: CredentialSettings, clientSecret: string | undefined, warnings: CredentialWarning[], dropTokens: boolean): Promise<void> {
+    const values: Updateable<CredentialsTable> = { ...settingsColumns(settings), warnings: JSON.stringify(warnings), updated_at: now() };
+    if (clientSecret !== undefined) values.client_secret = this.keyring.seal(clientSecret, context(settings.name, 'clientSecret'));
+    if (dropTokens) Object.assign(values, { access_token: null, refresh_token: null, expires_at: null, granted_scopes: null, identity: null });
+    await this.store.db.updateTable('credentials').set(values).where('name', '=', settings.name).execute();
+    if (dropTokens) await this.setStatus(settings.name, { status: 'pending', reason: 'settings changed: connect again' });
+  }
+
+  async find(name: string): Promise<CredentialRow | undefined> {
+    return this.store.db.selectFrom('credentials').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  async get(name: string): Promise<CredentialRow> {
+    const row = await this.find(name);
+    if (!row) throw new MailgateError(ErrorCode.NOT_FOUND, `no credential named ${JSON.stringify(name)} (list them with \`mailgate credential list\`)`);
+    return row;
+  }
+
+  async list(): Promise<CredentialRow[]> {
+    return this.store.db.selectFrom('credentials').selectAll().orderBy('name').execute();
+  }
+
+  async remove(name: string): Promise<void> {
+    const result = await this.store.db.deleteFrom('credentials').where('name', '=', name).executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw new MailgateError(ErrorCode.NOT_FOUND, `no credential named ${JSON.stringify(name)}`);
+    await this.store.db.deleteFrom('oauth_states').where('credential_name', '=', name).execute();
+    await this.store.db.insertInto('credential_events').values({ credential_name: name, at: now(), from_status: null, to_status: 'removed', reason: 'removed' }).execute();
+  }
+
+  clientSecretOf(row: CredentialRow): Secret | undefined {
+    return row.client_secret ? new Secret(this.keyring.open(row.client_secret, context(row.name, 'clientSecret'))) : undefined;
+  }
+
+  accessTokenOf(row: CredentialRow): Secret | undefined {
+    return row.access_token ? new Secret(this.keyring.open(row.access_token, context(row.name, 'accessToken'))) : undefined;
+  }
+
+  refreshTokenOf(row: CredentialRow): Secret | undefined {
+    return row.refresh_token ? new Secret(this.keyring.open(row.refresh_token, context(row.name, 'refreshToken'))) : undefined;
+  }
+
+  /**
+   * Stores a grant's tokens in one statement: a rotated refresh token is durable before anyone sees the new
+   * access token (DESIGN.md invariant). The credential becomes active.
+   */
+  async saveTokens(name: string, tokens: TokenSet, extra: { identity?: SignedInIdentity; warnings?: CredentialWarning[]; reason: string }): Promise<void> {
+    const at = now();
+    const values: Updateable<CredentialsTable> = {
+      access_token: this.keyring.seal(tokens.accessToken.reveal(), context(name, 'accessToken')),
+      token_type: tokens.tokenType,
+      expires_at: tokens.expiresAt ?? null,
+      last_refreshed_at: at,
+      updated_at: at,
+      failure_count: 0,
+      next_attempt_at: null,
+      last_error: null,
+    };
+    if (tokens.refreshToken) values.refresh_token = this.keyring.seal(tokens.refreshToken.reveal(), context(name, 'refreshToken'));
+    if (tokens.grantedScopes) values.granted_scopes = JSON.stringify(tokens.grantedScopes);
+    if (extra.identity) values.identity = JSON.stringify(extra.identity);
+    if (extra.warnings) values.warnings = JSON.stringify(extra.warnings);
+    await this.store.db.updateTable('credentials').set(values).where('name', '=', name).execute();
+    await this.setStatus(name, { status: 'active', reason: extra.reason });
+  }
+
+  /** Changes the status and records the change (time, from, to, reason) when the status really changes. */
+  async setStatus(name: string, change: StatusChange): Promise<void> {
+    const at = now();
+    await this.store.db.transaction().execute(async (trx) => {
+      const current = await trx.selectFrom('credentials').select(['status']).where('name', '=', name).executeTakeFirst();
+      if (!current) return;
+      const values: Updateable<CredentialsTable> = { updated_at: at };
+      if (change.lastError !== undefined) values.last_error = change.lastError;
+      if (change.failureCount !== undefined) values.failure_count = change.failureCount;
+      if (change.nextAttemptAt !== undefined) values.next_attempt_at = change.nextAttemptAt;
+      if (current.status !== change.status) {
+        Object.assign(values, { status: change.status, status_reason: change.reason ?? null, status_changed_at: at });
+        await trx.insertInto('credential_events').values({ credential_name: name, at, from_status: current.status, to_status: change.status, reason: change.reason ?? null }).execute();
+      } else if (change.reason !== undefined) {
+        values.status_reason = change.reason;
+      }
+      await trx.updateTable('credentials').set(values).where('name', '=', name).execute();
+    });
+  }
+
+  /** Notes a failure that does not change the status (a refused sign-in keeps the old grant working). */
+  async recordError(name: string, lastError: string): Promise<void> {
+    await this.store.db.updateTable('credentials').set({ last_error: lastError, updated_at: now() }).where('name', '=', name).execute();
+  }
+
+  async setWarnings(name: string, warnings: CredentialWarning[]): Promise<void> {
+    await this.store.db.updateTable('credentials').set({ warnings: JSON.stringify(warnings) }).where('name', '=', name).execute();
+  }
+
+  async touchLastUsed(name: string): Promise<void> {
+    await this.store.db.updateTable('credentials').set({ last_used_at: now() }).where('name', '=', name).execute();
+  }
+
+  async events(name: string): Promise<{ at: string; from: string | null; to: string; reason: string | null }[]> {
+    const rows = await this.store.db.selectFrom('credential_events').selectAll().where('credential_name', '=', name).orderBy('id').execute();
+    return rows.map((r) => ({ at: r.at, from: r.from_status, to: r.to_status, reason: r.reason }));
+  }
+
+  /**
+   * Takes the refresh lease if nobody holds a live one: one refresh per credential at a time, also across
+   * instances sharing the database. Returns false when another holder is refreshing.
+   */
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const at = new Date();
+    const result = await this.store.db
+      .updateTable('credentials')
+      .set({ refresh_lease_owner: owner, refresh_lease_until: new Date(at.getTime() + ttlMs).toISOString() })
+      .where('name', '=', name)
+      .where((eb) => eb.or([eb('refresh_lease_until', 'is', null), eb('refresh_lease_until', '<', at.toISOString()), eb('refresh_lease_owner', '=', owner)]))
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    await this.store.db.updateTable('credentials').set({ refresh_lease_owner: null, refresh_lease_until: null }).where('name', '=', name).where('refresh_lease_owner', '=', owner).execute();
+  }
+
+  /** Credentials the scheduler should refresh now: expiring soon, idle too long, or due for a retry. */
+  async dueForRefresh(expiringBefore: string, idleSince: string, at: string): Promise<CredentialRow[]> {
+    return this.store.db
+      .selectFrom('credentials')
+      .selectAll()
+      .where('refresh_token', 'is not', null)
+      .where('status', 'in', ['active', 'refresh_failing'])
+      .where((eb) =>
+        eb.and([
+          eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', at)]),
+          eb.or([eb('expires_at', 'is', null), eb('expires_at', '<', expiringBefore), eb('last_refreshed_at', '<', idleSince), eb('status', '=', 'refresh_failing')]),
+        ]),
+      )
+      .execute();
+  }
+
+  toView(row: CredentialRow, redirectUri: string): CredentialView {
+    return {
+      ...settingsOf(row),
+      hasClientSecret: row.client_secret !== null,
+      hasRefreshToken: row.refresh_token !== null,
+      status: row.status as CredentialStatus,
+      statusReason: row.status_reason ?? undefined,
+      statusChangedAt: row.status_changed_at,
+      expiresAt: row.expires_at ?? undefined,
+      grantedScopes: row.granted_scopes ? (JSON.parse(row.granted_scopes) as string[]) : undefined,
+      identity: row.identity ? (JSON.parse(row.identity) as SignedInIdentity) : undefined,
+      lastRefreshedAt: row.last_refreshed_at ?? undefined,
+      lastUsedAt: row.last_used_at ?? undefined,
+      lastError: row.last_error ?? undefined,
+      warnings: JSON.parse(row.warnings) as CredentialWarning[],
+      redirectUri,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+}
+
+export function settingsOf(row: CredentialRow): CredentialSettings {
+  return {
+    name: row.name,
+    provider: row.provider as CredentialSettings['provider'],
+    grant: row.grant_type as CredentialSettings['grant'],
+    tenant: row.tenant ?? undefined,
+    clientId: row.client_id,
+    email: row.email,
+    protocols: JSON.parse(row.protocols) as CredentialSettings['protocols'],
+    scopes: JSON.parse(row.scopes) as string[],
+    authority: row.authority ?? undefined,
+    authorizationUrl: row.authorization_url ?? undefined,
+    tokenUrl: row.token_url ?? '',
+    issuer: row.issuer ?? undefined,
+    deviceAuthorizationUrl: row.device_authorization_url ?? undefined,
+    revocationUrl: row.revocation_url ?? undefined,
+    userinfoUrl: row.userinfo_url ?? undefined,
+    authParams: JSON.parse(row.auth_params) as Record<string, string>,
+    clientSecretExpiresAt: row.client_secret_expires_at ?? undefined,
+  };
+}
+
+function settingsColumns(s: CredentialSettings) {
+  return {
+    name: s.name,
+    provider: s.provider,
+    grant_type: s.grant,
+    tenant: s.tenant ?? null,
+    client_id: s.clientId,
+    email: s.email,
+    scopes: JSON.stringify(s.scopes),
+    protocols: JSON.stringify(s.protocols),
+    authority: s.authority ?? null,
+    authorization_url: s.authorizationUrl ?? null,
+    token_url: s.tokenUrl,
+    issuer: s.issuer ?? null,
+    device_authorization_url: s.deviceAuthorizationUrl ?? null,
+    revocation_url: s.revocationUrl ?? null,
+    userinfo_url: s.userinfoUrl ?? null,
+    auth_params: JSON.stringify(s.authParams),
+    client_secret_expires_at: s.clientSecretExpiresAt ?? null,
+  };
+}

@@ -1,0 +1,46 @@
+// Builds the domain services from an open store and keyring, once, for `serve` and for CLI commands alike.
+import { createApiKeyService, type ApiKeyService } from './apikeys/apiKeys.js';
+import type { Config } from './config/load.js';
+import { CredentialRepository } from './credentials/repository.js';
+import { CredentialService } from './credentials/service.js';
+import type { Logger } from './log.js';
+import { AuthorizationFlow } from './oauth/authorization.js';
+import type { Keyring } from './secrets/keyring.js';
+import type { Store } from './store/store.js';
+import { TokenManager } from './tokens/tokenManager.js';
+
+export interface Services {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  keyring: Keyring;
+  apiKeys: ApiKeyService;
+  credentialRepo: CredentialRepository;
+  credentials: CredentialService;
+  authorization: AuthorizationFlow;
+  tokens: TokenManager;
+}
+
+/** The redirect URI every provider must know: shown by `credential show`, pasted into the provider's portal. */
+export function redirectUriOf(config: Config): string {
+  return `${config.publicUrl}/oauth/callback`;
+}
+
+export function createServices(config: Config, logger: Logger, store: Store, keyring: Keyring): Services {
+  const redirectUri = redirectUriOf(config);
+  const credentialRepo = new CredentialRepository(store, keyring);
+  return {
+    config,
+    logger,
+    store,
+    keyring,
+    apiKeys: createApiKeyService(store),
+    credentialRepo,
+    credentials: new CredentialService(credentialRepo, redirectUri),
+    authorization: new AuthorizationFlow(store, keyring, credentialRepo, redirectUri, logger.child({ component: 'oauth' })),
+    tokens: new TokenManager(credentialRepo, logger.child({ component: 'tokens' }), {
+      refreshMarginMs: config.tokens.refreshMarginSeconds * 1000,
+      reauthorizeLink: (name) => `${config.publicUrl}/credentials/${encodeURIComponent(name)}/connect`,
+    }),
+  };
+}

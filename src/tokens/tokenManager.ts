@@ -1,0 +1,193 @@
+// Hands out valid access tokens: refreshes ahead of expiry, one refresh per credential at a time, never losing a rotated refresh token.
+import crypto from 'node:crypto';
+import * as oidc from 'openid-client';
+import { ErrorCode, MailgateError } from '../errors.js';
+import type { CredentialRepository, CredentialRow, TokenSet } from '../credentials/repository.js';
+import { settingsOf } from '../credentials/repository.js';
+import type { CredentialStatus } from '../credentials/model.js';
+import type { Logger } from '../log.js';
+import { clientConfiguration } from '../oauth/clientConfig.js';
+import { classifyGrantError, type FailureKind, type GrantFailure } from '../oauth/grantErrors.js';
+import { Secret } from '../secrets/secret.js';
+import { backoffDelay, REFRESH_BACKOFF } from './backoff.js';
+
+export interface AccessToken {
+  accessToken: Secret;
+  tokenType: string;
+  expiresAt: string | undefined;
+}
+
+export interface TokenManagerOptions {
+  /** A token expiring within this margin is refreshed before it is handed out (default 5 minutes). */
+  refreshMarginMs?: number;
+  /** How long one instance may hold a credential's refresh lease (default 60 s). */
+  leaseMs?: number;
+  /** Link shown with "sign in again" errors: the web UI's page for credentials. */
+  reauthorizeLink?: (name: string) => string;
+}
+
+const STATUS_BY_KIND: Record<FailureKind, CredentialStatus> = {
+  reauthorize: 'needs_reauthorization',
+  client_secret: 'client_secret_invalid',
+  transient: 'refresh_failing',
+  refused: 'needs_reauthorization',
+};
+
+const CODE_BY_KIND: Record<FailureKind, MailgateError['code']> = {
+  reauthorize: ErrorCode.CREDENTIAL_NEEDS_REAUTHORIZATION,
+  client_secret: ErrorCode.CREDENTIAL_CLIENT_SECRET_INVALID,
+  transient: ErrorCode.TOKEN_REFRESH_FAILED,
+  refused: ErrorCode.TOKEN_REQUEST_REFUSED,
+};
+
+export class TokenManager {
+  readonly #inflight = new Map<string, Promise<AccessToken>>();
+  readonly #owner = `instance-${crypto.randomUUID()}`;
+  readonly #marginMs: number;
+  readonly #leaseMs: number;
+  readonly #link: (name: string) => string;
+  /** Counts token-endpoint calls; tests and metrics read it. */
+  refreshCount = 0;
+
+  constructor(
+    private readonly repo: CredentialRepository,
+    private readonly logger: Logger,
+    options: TokenManagerOptions = {},
+  ) {
+    this.#marginMs = options.refreshMarginMs ?? 5 * 60_000;
+    this.#leaseMs = options.leaseMs ?? 60_000;
+    this.#link = options.reauthorizeLink ?? ((name) => `mailgate credential authorize ${name}`);
+  }
+
+  /** A valid access token for `name`, refreshed first when it expires within the margin (or when `forceRefresh`). */
+  async getAccessToken(name: string, options: { forceRefresh?: boolean } = {}): Promise<AccessToken> {
+    const row = await this.repo.get(name);
+    this.#assertUsable(row);
+    const current = this.#currentToken(row);
+    if (current && !options.forceRefresh && this.#isFresh(row)) {
+      await this.repo.touchLastUsed(name);
+      return current;
+    }
+    try {
+      const token = await this.refresh(name, { force: options.forceRefresh ?? false });
+      await this.repo.touchLastUsed(name);
+      return token;
+    } catch (err) {
+      // A refresh that failed for a passing reason does not take away a token that still works.
+      if (current && row.expires_at && Date.parse(row.expires_at) > Date.now() && (err as MailgateError).code === ErrorCode.TOKEN_REFRESH_FAILED) {
+        this.logger.warn({ credential: name, expiresAt: row.expires_at }, 'refresh failed; serving the current access token until it expires');
+        return current;
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Refreshes now. Concurrent callers in this process share one request; across processes the database
+   * lease makes the others wait and then read the stored result. A failure reaches every waiter.
+   */
+  refresh(name: string, options: { force?: boolean } = {}): Promise<AccessToken> {
+    let pending = this.#inflight.get(name);
+    if (!pending) {
+      pending = this.#refreshUnderLease(name, options.force ?? true).finally(() => this.#inflight.delete(name));
+      this.#inflight.set(name, pending);
+    }
+    return pending;
+  }
+
+  async #refreshUnderLease(name: string, force: boolean): Promise<AccessToken> {
+    const startedAt = Date.now();
+    while (!(await this.repo.acquireLease(name, this.#owner, this.#leaseMs))) {
+      if (Date.now() - startedAt > this.#leaseMs * 2) throw new MailgateError(ErrorCode.TOKEN_REFRESH_FAILED, `credential ${name}: another instance holds the refresh lease for too long`);
+      await sleep(100);
+      const row = await this.repo.get(name);
+      if (!row.refresh_lease_until && this.#isFresh(row) && this.#currentToken(row)) return this.#currentToken(row)!;
+    }
+    try {
+      const row = await this.repo.get(name);
+      this.#assertUsable(row);
+      // Another instance may have refreshed while we waited for the lease.
+      if (!force && this.#isFresh(row) && this.#currentToken(row)) return this.#currentToken(row)!;
+      return await this.#requestTokens(row);
+    } finally {
+      await this.repo.releaseLease(name, this.#owner);
+    }
+  }
+
+  async #requestTokens(row: CredentialRow): Promise<AccessToken> {
+    const settings = settingsOf(row);
+    const refreshToken = this.repo.refreshTokenOf(row);
+    if (settings.grant !== 'client_credentials' && !refreshToken) {
+      throw new MailgateError(ErrorCode.CREDENTIAL_NEEDS_REAUTHORIZATION, `credential ${row.name} has no refresh token (the provider did not issue one): sign in again — ${this.#link(row.name)}`);
+    }
+    let response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+    try {
+      this.refreshCount += 1;
+      const config = await clientConfiguration(settings, this.repo.clientSecretOf(row));
+      response =
+        settings.grant === 'client_credentials'
+          ? await oidc.clientCredentialsGrant(config, { scope: settings.scopes.join(' ') })
+          : await oidc.refreshTokenGrant(config, refreshToken!.reveal());
+    } catch (err) {
+      throw await this.#recordFailure(row, classifyGrantError(err), err);
+    }
+    const tokens = tokenSetFrom(response);
+    await this.repo.saveTokens(row.name, tokens, { reason: settings.grant === 'client_credentials' ? 'access token issued (client credentials)' : 'refreshed' });
+    this.logger.info({ credential: row.name, expiresAt: tokens.expiresAt, rotated: tokens.refreshToken !== undefined }, 'access token refreshed');
+    return { accessToken: tokens.accessToken, tokenType: tokens.tokenType, expiresAt: tokens.expiresAt };
+  }
+
+  async #recordFailure(row: CredentialRow, failure: GrantFailure, cause: unknown): Promise<MailgateError> {
+    const status = STATUS_BY_KIND[failure.kind];
+    const failures = row.failure_count + 1;
+    const next = failure.kind === 'transient' ? new Date(Date.now() + backoffDelay(failures, REFRESH_BACKOFF)).toISOString() : null;
+    await this.repo.setStatus(row.name, { status, reason: failure.message, lastError: failure.message, failureCount: failures, nextAttemptAt: next });
+    this.logger.warn({ credential: row.name, kind: failure.kind, error: failure.error, microsoftCodes: failure.microsoftCodes, status: failure.status, nextAttemptAt: next }, 'token request failed');
+    const fix = failure.kind === 'transient' ? '' : ` — ${this.#link(row.name)}`;
+    return new MailgateError(CODE_BY_KIND[failure.kind], `credential ${row.name}: ${failure.message}${fix}`, {
+      cause,
+      details: { credential: row.name, error: failure.error, microsoftCodes: failure.microsoftCodes, status },
+    });
+  }
+
+  #assertUsable(row: CredentialRow): void {
+    const link = this.#link(row.name);
+    switch (row.status) {
+      case 'disabled':
+        throw new MailgateError(ErrorCode.CREDENTIAL_DISABLED, `credential ${row.name} is disabled`);
+      case 'needs_reauthorization':
+        throw new MailgateError(ErrorCode.CREDENTIAL_NEEDS_REAUTHORIZATION, `credential ${row.name} needs someone to sign in again (${row.status_reason ?? 'refresh token no longer valid'}) — ${link}`);
+      case 'client_secret_invalid':
+        throw new MailgateError(ErrorCode.CREDENTIAL_CLIENT_SECRET_INVALID, `credential ${row.name}: ${row.status_reason ?? 'the client secret is no longer accepted'}`);
+      case 'pending':
+        if (row.grant_type !== 'client_credentials') throw new MailgateError(ErrorCode.CREDENTIAL_NOT_CONNECTED, `credential ${row.name} is not connected yet: sign in at the provider — ${link}`);
+    }
+  }
+
+  #currentToken(row: CredentialRow): AccessToken | undefined {
+    const accessToken = this.repo.accessTokenOf(row);
+    return accessToken ? { accessToken, tokenType: row.token_type ?? 'Bearer', expiresAt: row.expires_at ?? undefined } : undefined;
+  }
+
+  #isFresh(row: CredentialRow): boolean {
+    if (!row.access_token) return false;
+    if (!row.expires_at) return true; // the provider gave no lifetime: use it until refused
+    return Date.parse(row.expires_at) - Date.now() > this.#marginMs;
+  }
+}
+
+/** Turns a validated token response into what we store. A response without refresh_token keeps the stored one. */
+export function tokenSetFrom(response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenSet {
+  const expiresIn = response.expiresIn();
+  return {
+    accessToken: new Secret(response.access_token),
+    refreshToken: response.refresh_token ? new Secret(response.refresh_token) : undefined,
+    tokenType: response.token_type ?? 'Bearer',
+    expiresAt: expiresIn !== undefined ? new Date(Date.now() + expiresIn * 1000).toISOString() : undefined,
+    grantedScopes: response.scope ? response.scope.split(' ').filter(Boolean) : undefined,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
