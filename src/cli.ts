@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_USAGE, isMailgateError } from './errors.js';
 import { registerApiKeyCommands } from './cli/apikey.js';
+import { registerCredentialCommands } from './cli/credential.js';
 import { initCommand } from './cli/init.js';
 import { serveCommand } from './cli/serve.js';
 import { VERSION } from './version.js';
@@ -41,6 +42,7 @@ program
   .action((options: { config?: string }) => initCommand(options, (line) => process.stdout.write(`${line}\n`)));
 
 registerApiKeyCommands(program);
+registerCredentialCommands(program);
 
 try {
   await program.parseAsync(process.argv);

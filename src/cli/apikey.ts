@@ -4,12 +4,11 @@ import { createApiKeyService, type ApiKeyService } from '../apikeys/apiKeys.js';
 import { readEnvironment } from '../config/environment.js';
 import { loadConfig } from '../config/load.js';
 import { openStore } from '../store/store.js';
+import { collect, table, type Print } from './format.js';
 
 export interface ApiKeyCommandOptions {
   config?: string;
 }
-
-type Print = (line: string) => void;
 
 export function registerApiKeyCommands(program: Command, print: Print = (line) => process.stdout.write(`${line}\n`)): void {
   const apikey = program.command('apikey').description('create, list and revoke the API keys that applications use (Authorization: Bearer <key>)');
@@ -65,14 +64,4 @@ async function withApiKeys(options: ApiKeyCommandOptions, run: (apiKeys: ApiKeyS
   } finally {
     await store.close();
   }
-}
-
-/** `--scope send --scope token:m365` or `--scope send,token:m365`: names never hold a comma. */
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, ...value.split(',').map((s) => s.trim())];
-}
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
 }

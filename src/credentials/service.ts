@@ -43,6 +43,10 @@ export class CredentialService {
     const resolved = await resolveCredentialInput({ ...merged, ...(keptSecret ? { clientSecret: keptSecret } : {}) }, discoverEndpoints);
     const dropTokens = IDENTITY_FIELDS.some((f) => JSON.stringify(resolved.settings[f]) !== JSON.stringify(before[f]));
     await this.repo.updateSettings(resolved.settings, clientSecret || undefined, resolved.warnings, dropTokens);
+    if (clientSecret && !dropTokens && row.status === 'client_secret_invalid') {
+      // The fix for a refused client secret is a new one: let the next refresh try it.
+      await this.repo.setStatus(name, { status: row.refresh_token || row.grant_type === 'client_credentials' ? 'active' : 'pending', reason: 'client secret replaced', failureCount: 0, nextAttemptAt: null });
+    }
     return this.show(name);
   }
 

@@ -2,16 +2,16 @@
 import crypto from 'node:crypto';
 import * as oidc from 'openid-client';
 import { ErrorCode, MailgateError } from '../errors.js';
-import type { CredentialRepository, CredentialRow } from '../credentials/repository.js';
+import type { CredentialRepository } from '../credentials/repository.js';
 import { settingsOf } from '../credentials/repository.js';
-import type { CredentialSettings, CredentialWarning, SignedInIdentity } from '../credentials/model.js';
+import type { CredentialSettings } from '../credentials/model.js';
 import { google, microsoft } from '../credentials/presets.js';
 import type { Logger } from '../log.js';
 import type { Keyring } from '../secrets/keyring.js';
 import type { Store } from '../store/store.js';
-import { tokenSetFrom } from '../tokens/tokenManager.js';
 import { clientConfiguration } from './clientConfig.js';
 import { CALLBACK_ERRORS, classifyGrantError } from './grantErrors.js';
+import { acceptUserGrant, type GrantOutcome } from './userGrant.js';
 
 /** How long a sign-in link stays valid. */
 export const STATE_TTL_MS = 10 * 60_000;
@@ -21,9 +21,7 @@ export interface AuthorizationStart {
   expiresAt: string;
 }
 
-export type CallbackOutcome =
-  | { ok: true; credential: string; signedInAs: string | undefined; warnings: CredentialWarning[] }
-  | { ok: false; code: string; credential: string | undefined; title: string; message: string; expected?: string; signedInAs?: string };
+export type CallbackOutcome = GrantOutcome;
 
 const hashState = (state: string) => crypto.createHash('sha256').update(state).digest('hex');
 const verifierContext = (stateHash: string) => `oauth-state:${stateHash}:codeVerifier`;
@@ -121,28 +119,14 @@ export class AuthorizationFlow {
         { redirect_uri: pending.redirect_uri },
       );
     } catch (err) {
-      const failure = classifyGrantError(err);
+      const failure = await classifyGrantError(err);
       const detail = err instanceof oidc.ResponseBodyError ? failure.message : err instanceof Error ? err.message : String(err);
       await this.repo.recordError(row.name, `sign-in failed: ${detail}`);
       this.logger.warn({ credential: row.name, kind: failure.kind, error: failure.error }, 'authorization code exchange failed');
       return { ok: false, code: ErrorCode.OAUTH_PROVIDER_ERROR, credential: row.name, title: 'The provider refused to issue tokens', message: detail };
     }
 
-    const identity = await this.#identityOf(config, response);
-    const signedInAs = identity.email?.toLowerCase();
-    if (signedInAs !== undefined && signedInAs !== settings.email.toLowerCase()) {
-      await this.#revoke(config, response);
-      const message = `${signedInAs} signed in, but this credential is for ${settings.email}. The browser probably reused a session of another account. Try again in a private (incognito) window and sign in as ${settings.email}.`;
-      await this.repo.recordError(row.name, `wrong account: ${signedInAs} signed in, expected ${settings.email}`);
-      this.logger.warn({ credential: row.name, expected: settings.email, signedInAs }, 'wrong account signed in: tokens refused and revoked');
-      return { ok: false, code: ErrorCode.OAUTH_WRONG_ACCOUNT, credential: row.name, title: 'Wrong account', message, expected: settings.email, signedInAs };
-    }
-
-    const tokens = tokenSetFrom(response);
-    const warnings = grantWarnings(settings, response, tokens.refreshToken !== undefined, signedInAs !== undefined);
-    await this.repo.saveTokens(row.name, tokens, { identity, warnings: [...keptWarnings(row), ...warnings], reason: `connected as ${signedInAs ?? 'an unverified account'}` });
-    this.logger.info({ credential: row.name, signedInAs, refreshToken: tokens.refreshToken !== undefined }, 'credential connected');
-    return { ok: true, credential: row.name, signedInAs, warnings };
+    return acceptUserGrant(this.repo, this.logger, row, config, response);
   }
 
   /** Deletes and returns the pending state in one statement, so a state works once even with two callbacks racing. */
@@ -150,36 +134,6 @@ export class AuthorizationFlow {
     const row = await this.store.db.deleteFrom('oauth_states').where('state_hash', '=', hashState(state)).returningAll().executeTakeFirst();
     if (!row || Date.parse(row.expires_at) < Date.now()) return undefined;
     return row;
-  }
-
-  /** Who signed in, from the server-to-server token response (ID token), else from userinfo; never from the browser. */
-  async #identityOf(config: oidc.Configuration, response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): Promise<SignedInIdentity> {
-    const claims = response.claims();
-    let email = stringClaim(claims, 'email') ?? stringClaim(claims, 'preferred_username') ?? stringClaim(claims, 'upn');
-    let name = stringClaim(claims, 'name');
-    const subject = claims?.sub;
-    if (email === undefined && config.serverMetadata().userinfo_endpoint) {
-      try {
-        const info = await oidc.fetchUserInfo(config, response.access_token, subject ?? oidc.skipSubjectCheck);
-        email = typeof info.email === 'string' ? info.email : undefined;
-        name ??= typeof info.name === 'string' ? info.name : undefined;
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'userinfo lookup failed');
-      }
-    }
-    return { email, subject, name };
-  }
-
-  async #revoke(config: oidc.Configuration, response: oidc.TokenEndpointResponse): Promise<void> {
-    if (!config.serverMetadata().revocation_endpoint) return;
-    for (const [token, hint] of [[response.refresh_token, 'refresh_token'], [response.access_token, 'access_token']] as const) {
-      if (!token) continue;
-      try {
-        await oidc.tokenRevocation(config, token, { token_type_hint: hint });
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'revoking the refused grant failed');
-      }
-    }
   }
 }
 
@@ -189,34 +143,3 @@ function presetAuthParams(settings: CredentialSettings): Record<string, string> 
   return {};
 }
 
-function stringClaim(claims: oidc.IDToken | undefined, name: string): string | undefined {
-  const value = claims?.[name];
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-/** Warnings from configuration time stay; those from an earlier grant are replaced by this grant's. */
-function keptWarnings(row: CredentialRow): CredentialWarning[] {
-  return (JSON.parse(row.warnings) as CredentialWarning[]).filter((w) => !GRANT_WARNING_CODES.has(w.code));
-}
-
-const GRANT_WARNING_CODES = new Set(['NO_REFRESH_TOKEN', 'GOOGLE_TESTING_APP', 'IDENTITY_UNVERIFIED']);
-
-function grantWarnings(settings: CredentialSettings, response: oidc.TokenEndpointResponse, hasRefreshToken: boolean, identityVerified: boolean): CredentialWarning[] {
-  const warnings: CredentialWarning[] = [];
-  if (!hasRefreshToken) {
-    const cause =
-      settings.provider === 'google'
-        ? 'Google issues a refresh token only with access_type=offline and prompt=consent; the account may have consented before without them. Remove Mailgate\'s access at https://myaccount.google.com/permissions and connect again.'
-        : settings.provider === 'microsoft'
-          ? 'the offline_access permission was not granted (check the API permissions of the app registration and that consent was given).'
-          : 'ask for offline_access (or the provider\'s equivalent) and, if the provider needs it, prompt=consent (--auth-param prompt=consent).';
-    warnings.push({ code: 'NO_REFRESH_TOKEN', message: `the provider returned no refresh token, so this access token cannot be renewed when it expires: ${cause}` });
-  }
-  if (settings.provider === 'google' && typeof (response as Record<string, unknown>)['refresh_token_expires_in'] === 'number') {
-    warnings.push({ code: 'GOOGLE_TESTING_APP', message: 'Google limited this refresh token\'s lifetime, as it does for apps whose OAuth consent screen is in "Testing": it dies after 7 days. Publish the app ("In production") in the Google Cloud console.' });
-  }
-  if (!identityVerified) {
-    warnings.push({ code: 'IDENTITY_UNVERIFIED', message: 'the provider did not say which account signed in (no ID token email, no userinfo), so Mailgate could not check it against the credential\'s email' });
-  }
-  return warnings;
-}

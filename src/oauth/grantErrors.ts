@@ -48,19 +48,51 @@ const OAUTH_ERRORS: Record<string, { kind: FailureKind; meaning: string }> = {
   slow_down: { kind: 'transient', meaning: 'the provider asks to slow down: retrying with backoff' },
 };
 
-export function classifyGrantError(err: unknown): GrantFailure {
+/** The facts of an OAuth error response, wherever openid-client put them. */
+interface ErrorFacts {
+  error: string;
+  description: string | undefined;
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/**
+ * openid-client raises ResponseBodyError for a JSON error body, but WWWAuthenticateChallengeError for a 401 that
+ * carries a WWW-Authenticate header (as invalid_client answers do), leaving the body unread: read it here.
+ */
+async function errorFacts(err: unknown): Promise<ErrorFacts | undefined> {
   if (err instanceof oidc.ResponseBodyError) {
-    const body = (err.cause ?? {}) as { error_codes?: unknown };
+    return { error: err.error, description: err.error_description, status: err.status, body: (err.cause ?? {}) as Record<string, unknown> };
+  }
+  if (err instanceof oidc.WWWAuthenticateChallengeError) {
+    let body: Record<string, unknown> = {};
+    try {
+      body = (await err.response.clone().json()) as Record<string, unknown>;
+    } catch {
+      body = {};
+    }
+    const challengeError = err.cause.map((c) => c.parameters.error).find((e): e is string => typeof e === 'string');
+    const error = typeof body.error === 'string' ? body.error : (challengeError ?? (err.status === 401 ? 'invalid_client' : 'invalid_request'));
+    const description = typeof body.error_description === 'string' ? body.error_description : undefined;
+    return { error, description, status: err.status, body };
+  }
+  return undefined;
+}
+
+export async function classifyGrantError(err: unknown): Promise<GrantFailure> {
+  const facts = await errorFacts(err);
+  if (facts) {
+    const { error, status, body } = facts;
     const microsoftCodes = Array.isArray(body.error_codes) ? body.error_codes.filter((c): c is number => typeof c === 'number') : [];
     const byCode = microsoftCodes.map((c) => MICROSOFT_CODES[c]).find((v) => v !== undefined);
-    if (byCode) return { kind: byCode.kind, error: err.error, microsoftCodes, status: err.status, message: byCode.meaning };
-    if (err.status === 429 || err.status >= 500) {
-      return { kind: 'transient', error: err.error, microsoftCodes, status: err.status, message: `the token endpoint answered HTTP ${err.status} (${err.error}): retrying with backoff` };
+    if (byCode) return { kind: byCode.kind, error, microsoftCodes, status, message: byCode.meaning };
+    if (status === 429 || status >= 500) {
+      return { kind: 'transient', error, microsoftCodes, status, message: `the token endpoint answered HTTP ${status} (${error}): retrying with backoff` };
     }
-    const known = OAUTH_ERRORS[err.error];
-    const detail = err.error_description ? ` — provider says: ${truncate(err.error_description)}` : '';
-    if (known) return { kind: known.kind, error: err.error, microsoftCodes, status: err.status, message: `${known.meaning}${detail}` };
-    return { kind: 'refused', error: err.error, microsoftCodes, status: err.status, message: `the provider refused the token request (${err.error})${detail}` };
+    const known = OAUTH_ERRORS[error];
+    const detail = facts.description ? ` — provider says: ${truncate(facts.description)}` : '';
+    if (known) return { kind: known.kind, error, microsoftCodes, status, message: `${known.meaning}${detail}` };
+    return { kind: 'refused', error, microsoftCodes, status, message: `the provider refused the token request (${error})${detail}` };
   }
   const status = responseStatus(err);
   if (status !== undefined) {

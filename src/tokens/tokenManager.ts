@@ -129,7 +129,7 @@ export class TokenManager {
           ? await oidc.clientCredentialsGrant(config, { scope: settings.scopes.join(' ') })
           : await oidc.refreshTokenGrant(config, refreshToken!.reveal());
     } catch (err) {
-      throw await this.#recordFailure(row, classifyGrantError(err), err);
+      throw await this.#recordFailure(row, await classifyGrantError(err), err);
     }
     const tokens = tokenSetFrom(response);
     await this.repo.saveTokens(row.name, tokens, { reason: settings.grant === 'client_credentials' ? 'access token issued (client credentials)' : 'refreshed' });

@@ -9,17 +9,29 @@ import { openStore } from '../../src/store/store.js';
 import { tempDir } from './cli.js';
 
 export interface TestServices extends Services {
+  /** The directory holding ./data: pass it (with masterKey) to open the same installation again, as after a restart. */
+  cwd: string;
+  masterKey: string;
   close(): Promise<void>;
 }
 
-export async function openTestServices(options: { publicUrl?: string; logger?: Logger; configure?: (config: Config) => Config } = {}): Promise<TestServices> {
-  const cwd = tempDir();
-  let config = loadConfig({ env: { MAILGATE_MASTER_KEY: generateMasterKey(), ...(options.publicUrl ? { MAILGATE_PUBLIC_URL: options.publicUrl } : {}) }, cwd });
+export interface TestServicesOptions {
+  publicUrl?: string;
+  logger?: Logger;
+  configure?: (config: Config) => Config;
+  cwd?: string;
+  masterKey?: string;
+}
+
+export async function openTestServices(options: TestServicesOptions = {}): Promise<TestServices> {
+  const cwd = options.cwd ?? tempDir();
+  const masterKey = options.masterKey ?? generateMasterKey();
+  let config = loadConfig({ env: { MAILGATE_MASTER_KEY: masterKey, ...(options.publicUrl ? { MAILGATE_PUBLIC_URL: options.publicUrl } : {}) }, cwd });
   if (options.configure) config = options.configure(config);
   const store = await openStore(config.database);
   const { keyring } = await unlockKeyring(config.masterKey, store);
   const services = createServices(config, options.logger ?? createLogger('silent'), store, keyring);
-  return { ...services, close: () => store.close() };
+  return { ...services, cwd, masterKey, close: () => store.close() };
 }
 
 export { buildHttpServer };

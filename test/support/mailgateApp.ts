@@ -1,0 +1,66 @@
+// An in-process Mailgate (real services, real HTTP on a free loopback port) for end-to-end tests against the test bed.
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { createLogger } from '../../src/log.js';
+import { buildHttpServer } from '../../src/http/server.js';
+import type { Config } from '../../src/config/load.js';
+import { freePort } from './ports.js';
+import { openTestServices, type TestServices } from './services.js';
+
+export interface MailgateApp {
+  url: string;
+  services: TestServices;
+  http: FastifyInstance;
+  adminKey: string;
+  /** Every log line written so far (JSON), for assertions that no secret reached the log. */
+  logs(): string;
+  api(method: string, path: string, body?: unknown, key?: string): Promise<{ status: number; json: any; text: string }>;
+  close(): Promise<void>;
+}
+
+export async function startMailgateApp(options: { configure?: (config: Config) => Config; reopen?: MailgateApp } = {}): Promise<MailgateApp> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let captured = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      captured += chunk.toString();
+      callback();
+    },
+  });
+  const services = await openTestServices({
+    publicUrl: url,
+    logger: createLogger('debug', sink),
+    ...(options.configure ? { configure: options.configure } : {}),
+    ...(options.reopen ? { cwd: options.reopen.services.cwd, masterKey: options.reopen.services.masterKey } : {}),
+  });
+  const http = buildHttpServer(services);
+  await http.listen({ host: '127.0.0.1', port });
+  const adminKey = options.reopen ? options.reopen.adminKey : (await services.apiKeys.create('test-admin', ['admin'])).key.reveal();
+  return {
+    url,
+    services,
+    http,
+    adminKey,
+    logs: () => captured,
+    async api(method, path, body, key = adminKey) {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, json, text };
+    },
+    async close() {
+      await http.close();
+      await services.close();
+    },
+  };
+}
