@@ -11,8 +11,8 @@ export function table(rows: string[][]): string[] {
 }
 
 /** For options that may be repeated or comma-separated: `--scope a --scope b,c`. */
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
 
 /** For repeatable options kept whole: `--auth-param prompt=consent --auth-param domain_hint=x`. */

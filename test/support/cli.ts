@@ -91,3 +91,35 @@ export async function startServe(options: { cwd: string; port: number; env?: Rec
     },
   };
 }
+
+export interface RunningCli {
+  child: ChildProcess;
+  /** Resolves with the first match of `pattern` in standard output (rejects if the process exits first). */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code and the whole output once the process ends. */
+  done(): Promise<CliResult>;
+}
+
+/** Starts a long-running `mailgate` command (e.g. `credential authorize`) and lets the test talk to it while it runs. */
+export function spawnCli(args: string[], options: { cwd: string; env?: Record<string, string> }): RunningCli {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const finished = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return {
+    child,
+    async waitFor(pattern, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const match = stdout.match(pattern);
+        if (match) return match;
+        if (child.exitCode !== null) throw new Error(`mailgate ${args.join(' ')} exited with ${child.exitCode} before printing ${pattern}: ${stdout}${stderr}`);
+        if (Date.now() > deadline) throw new Error(`mailgate ${args.join(' ')} did not print ${pattern} within ${timeoutMs} ms: ${stdout}${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    done: () => finished,
+  };
+}
