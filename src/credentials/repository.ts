@@ -101,9 +101,15 @@ export class CredentialRepository {
 
   /**
    * Stores a grant's tokens in one statement: a rotated refresh token is durable before anyone sees the new
-   * access token (DESIGN.md invariant). The credential becomes active.
+   * access token (DESIGN.md invariant). The credential becomes active. `previousStatus` (when the caller read the
+   * row) lets an active credential stay active without a second statement; `releaseLeaseOf` frees the refresh
+   * lease in the same write.
    */
-  async saveTokens(name: string, tokens: TokenSet, extra: { identity?: SignedInIdentity; warnings?: CredentialWarning[]; reason: string }): Promise<void> {
+  async saveTokens(
+    name: string,
+    tokens: TokenSet,
+    extra: { identity?: SignedInIdentity; warnings?: CredentialWarning[]; reason: string; previousStatus?: string; releaseLeaseOf?: string },
+  ): Promise<void> {
     const at = now();
     const values: Updateable<CredentialsTable> = {
       access_token: this.keyring.seal(tokens.accessToken.reveal(), context(name, 'accessToken')),
@@ -119,8 +125,11 @@ export class CredentialRepository {
     if (tokens.grantedScopes) values.granted_scopes = JSON.stringify(tokens.grantedScopes);
     if (extra.identity) values.identity = JSON.stringify(extra.identity);
     if (extra.warnings) values.warnings = JSON.stringify(extra.warnings);
-    await this.store.db.updateTable('credentials').set(values).where('name', '=', name).execute();
-    await this.setStatus(name, { status: 'active', reason: extra.reason });
+    if (extra.releaseLeaseOf) Object.assign(values, { refresh_lease_owner: null, refresh_lease_until: null });
+    let query = this.store.db.updateTable('credentials').set(values).where('name', '=', name);
+    if (extra.releaseLeaseOf) query = query.where((eb) => eb.or([eb('refresh_lease_owner', '=', extra.releaseLeaseOf!), eb('refresh_lease_owner', 'is', null)]));
+    await query.execute();
+    if (extra.previousStatus !== 'active') await this.setStatus(name, { status: 'active', reason: extra.reason });
   }
 
   /** Changes the status and records the change (time, from, to, reason) when the status really changes. */
@@ -163,17 +172,18 @@ export class CredentialRepository {
 
   /**
    * Takes the refresh lease if nobody holds a live one: one refresh per credential at a time, also across
-   * instances sharing the database. Returns false when another holder is refreshing.
+   * instances sharing the database. Returns the row as it is under the lease, or undefined when another
+   * holder is refreshing.
    */
-  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<CredentialRow | undefined> {
     const at = new Date();
-    const result = await this.store.db
+    return this.store.db
       .updateTable('credentials')
       .set({ refresh_lease_owner: owner, refresh_lease_until: new Date(at.getTime() + ttlMs).toISOString() })
       .where('name', '=', name)
       .where((eb) => eb.or([eb('refresh_lease_until', 'is', null), eb('refresh_lease_until', '<', at.toISOString()), eb('refresh_lease_owner', '=', owner)]))
+      .returningAll()
       .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {

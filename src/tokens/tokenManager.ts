@@ -42,6 +42,9 @@ const CODE_BY_KIND: Record<FailureKind, MailgateError['code']> = {
 
 export class TokenManager {
   readonly #inflight = new Map<string, Promise<AccessToken>>();
+  readonly #configurations = new Map<string, { key: string; config: oidc.Configuration }>();
+  /** When each credential's last_used_at was last written: a hot token route must not write on every request. */
+  readonly #lastTouched = new Map<string, number>();
   readonly #owner = `instance-${crypto.randomUUID()}`;
   readonly #marginMs: number;
   readonly #leaseMs: number;
@@ -65,12 +68,12 @@ export class TokenManager {
     this.#assertUsable(row);
     const current = this.#currentToken(row);
     if (current && !options.forceRefresh && this.#isFresh(row)) {
-      await this.repo.touchLastUsed(name);
+      await this.#touch(name);
       return current;
     }
     try {
       const token = await this.refresh(name, { force: options.forceRefresh ?? false });
-      await this.repo.touchLastUsed(name);
+      await this.#touch(name);
       return token;
     } catch (err) {
       // A refresh that failed for a passing reason does not take away a token that still works.
@@ -97,20 +100,23 @@ export class TokenManager {
 
   async #refreshUnderLease(name: string, force: boolean): Promise<AccessToken> {
     const startedAt = Date.now();
-    while (!(await this.repo.acquireLease(name, this.#owner, this.#leaseMs))) {
+    let row: CredentialRow | undefined;
+    while (!(row = await this.repo.acquireLease(name, this.#owner, this.#leaseMs))) {
       if (Date.now() - startedAt > this.#leaseMs * 2) throw new MailgateError(ErrorCode.TOKEN_REFRESH_FAILED, `credential ${name}: another instance holds the refresh lease for too long`);
       await sleep(100);
-      const row = await this.repo.get(name);
-      if (!row.refresh_lease_until && this.#isFresh(row) && this.#currentToken(row)) return this.#currentToken(row)!;
+      const current = await this.repo.get(name);
+      if (!current.refresh_lease_until && this.#isFresh(current) && this.#currentToken(current)) return this.#currentToken(current)!;
     }
+    let released = false;
     try {
-      const row = await this.repo.get(name);
       this.#assertUsable(row);
       // Another instance may have refreshed while we waited for the lease.
       if (!force && this.#isFresh(row) && this.#currentToken(row)) return this.#currentToken(row)!;
-      return await this.#requestTokens(row);
+      const token = await this.#requestTokens(row);
+      released = true; // saveTokens freed the lease in the same write
+      return token;
     } finally {
-      await this.repo.releaseLease(name, this.#owner);
+      if (!released) await this.repo.releaseLease(name, this.#owner);
     }
   }
 
@@ -123,7 +129,7 @@ export class TokenManager {
     let response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
     try {
       this.refreshCount += 1;
-      const config = await clientConfiguration(settings, this.repo.clientSecretOf(row));
+      const config = await this.#configurationFor(row);
       response =
         settings.grant === 'client_credentials'
           ? await oidc.clientCredentialsGrant(config, { scope: settings.scopes.join(' ') })
@@ -132,9 +138,26 @@ export class TokenManager {
       throw await this.#recordFailure(row, await classifyGrantError(err), err);
     }
     const tokens = tokenSetFrom(response);
-    await this.repo.saveTokens(row.name, tokens, { reason: settings.grant === 'client_credentials' ? 'access token issued (client credentials)' : 'refreshed' });
+    await this.repo.saveTokens(row.name, tokens, {
+      reason: settings.grant === 'client_credentials' ? 'access token issued (client credentials)' : 'refreshed',
+      previousStatus: row.status,
+      releaseLeaseOf: this.#owner,
+    });
     this.logger.info({ credential: row.name, expiresAt: tokens.expiresAt, rotated: tokens.refreshToken !== undefined }, 'access token refreshed');
     return { accessToken: tokens.accessToken, tokenType: tokens.tokenType, expiresAt: tokens.expiresAt };
+  }
+
+  /**
+   * openid-client configurations are reused while the credential's settings are unchanged (`updated_at` of the
+   * settings is not touched by token writes, so the key is the settings themselves plus the sealed secret).
+   */
+  async #configurationFor(row: CredentialRow): Promise<oidc.Configuration> {
+    const key = `${row.provider}|${row.tenant}|${row.client_id}|${row.token_url}|${row.authorization_url}|${row.issuer}|${row.authority}|${row.device_authorization_url}|${row.revocation_url}|${row.userinfo_url}|${row.client_secret}`;
+    const cached = this.#configurations.get(row.name);
+    if (cached?.key === key) return cached.config;
+    const config = await clientConfiguration(settingsOf(row), this.repo.clientSecretOf(row));
+    this.#configurations.set(row.name, { key, config });
+    return config;
   }
 
   async #recordFailure(row: CredentialRow, failure: GrantFailure, cause: unknown): Promise<MailgateError> {
@@ -148,6 +171,14 @@ export class TokenManager {
       cause,
       details: { credential: row.name, error: failure.error, microsoftCodes: failure.microsoftCodes, status },
     });
+  }
+
+  /** Records use at most once a minute per credential (last_used_at is for people, not an audit trail). */
+  async #touch(name: string): Promise<void> {
+    const now = Date.now();
+    if (now - (this.#lastTouched.get(name) ?? 0) < 60_000) return;
+    this.#lastTouched.set(name, now);
+    await this.repo.touchLastUsed(name);
   }
 
   #assertUsable(row: CredentialRow): void {
