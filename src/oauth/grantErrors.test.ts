@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../test/support/ports.js';
+import { getFreePort } from '../../test/testbed/ports.js';
 import { classifyGrantError } from './grantErrors.js';
 
 /** A network-level fake token endpoint: each test scripts the reply (no real provider can be made to send these). */
@@ -56,7 +56,7 @@ describe('classifyGrantError', () => {
   it('treats 5xx, 429 and unreachable endpoints as passing failures', async () => {
     expect(await failureFor(503, '<html>Service Unavailable</html>', { 'content-type': 'text/html' })).toMatchObject({ kind: 'transient', status: 503 });
     expect(await failureFor(429, { error: 'temporarily_unavailable' })).toMatchObject({ kind: 'transient' });
-    const port = await freePort(); // free, and nobody listens on it
+    const port = await getFreePort(); // free, and nobody listens on it
     const closed = new oidc.Configuration({ issuer: `http://127.0.0.1:${port}`, token_endpoint: `http://127.0.0.1:${port}/token` }, 'client', undefined, oidc.None());
     oidc.allowInsecureRequests(closed);
     const unreachable = await oidc.refreshTokenGrant(closed, 'x').then(

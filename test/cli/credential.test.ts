@@ -4,7 +4,7 @@ import { TEST_TENANT_ID, type TestClient } from '../testbed/authServer.js';
 import { signInAtProvider } from '../testbed/providerLogin.js';
 import { useTestbed } from '../testbed/useTestbed.js';
 import { runCli, spawnCli, startServe, tempDir } from '../support/cli.js';
-import { freePort } from '../support/ports.js';
+import { getFreePort } from '../testbed/ports.js';
 
 const bed = useTestbed({ mail: false });
 let cwd: string;
@@ -14,7 +14,7 @@ let url: string;
 
 beforeAll(async () => {
   cwd = tempDir();
-  const port = await freePort();
+  const port = await getFreePort();
   url = `http://127.0.0.1:${port}`;
   env = { MAILGATE_LISTEN: `127.0.0.1:${port}` };
   client = bed.auth.addClient({ clientId: 'mailgate-cli', clientSecret: 'cli-client-secret', redirectUris: [`${url}/oauth/callback`] });

@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, startServe, tempDir } from '../support/cli.js';
-import { freePort } from '../support/ports.js';
+import { getFreePort } from '../testbed/ports.js';
 
 describe('mailgate serve', () => {
   it('serves /healthz and /readyz on its embedded default, with SQLite and the key file in ./data, and stops cleanly on SIGTERM', async () => {
     const cwd = tempDir();
-    const serve = await startServe({ cwd, port: await freePort() });
+    const serve = await startServe({ cwd, port: await getFreePort() });
     const health = await fetch(`${serve.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
@@ -28,7 +28,7 @@ describe('mailgate serve', () => {
 
   it('stops cleanly on SIGINT too, and starts again on the same data', async () => {
     const cwd = tempDir();
-    const port = await freePort();
+    const port = await getFreePort();
     const first = await startServe({ cwd, port });
     expect(await first.stop('SIGINT')).toBe(0);
     const second = await startServe({ cwd, port });
@@ -39,7 +39,7 @@ describe('mailgate serve', () => {
   it('prints one clear line and exits 2 for a malformed config', async () => {
     const cwd = tempDir();
     fs.writeFileSync(path.join(cwd, 'mailgate.yaml'), 'servers:\n  primary:\n    protocol: smtp\n    host: smtp.office365.com\n    port: "587x"\n    security: starttls\n');
-    const result = await runCli(['serve'], { cwd, env: { MAILGATE_LISTEN: `127.0.0.1:${await freePort()}` } });
+    const result = await runCli(['serve'], { cwd, env: { MAILGATE_LISTEN: `127.0.0.1:${await getFreePort()}` } });
     expect(result.code).toBe(2);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -49,7 +49,7 @@ describe('mailgate serve', () => {
 
   it('prints one clear line and exits 2 for a wrong master key, without echoing either key', async () => {
     const cwd = tempDir();
-    const port = await freePort();
+    const port = await getFreePort();
     const rightKey = 'a'.repeat(64);
     const wrongKey = 'b'.repeat(64);
     const first = await startServe({ cwd, port, env: { MAILGATE_MASTER_KEY: rightKey } });
@@ -65,7 +65,7 @@ describe('mailgate serve', () => {
 
   it('prints one clear line and exits 2 when the listen address is taken', async () => {
     const cwd = tempDir();
-    const port = await freePort();
+    const port = await getFreePort();
     const first = await startServe({ cwd, port });
     const second = await runCli(['serve'], { cwd: tempDir(), env: { MAILGATE_LISTEN: `127.0.0.1:${port}` } });
     expect(second.code).toBe(2);
@@ -89,7 +89,7 @@ describe('mailgate init', () => {
     expect(second.stdout).toContain('exists already');
     expect(fs.readFileSync(path.join(cwd, 'data', 'master.key'), 'utf8')).toBe(key);
 
-    const port = await freePort();
+    const port = await getFreePort();
     const serve = await startServe({ cwd, port });
     expect((await fetch(`${serve.url}/readyz`)).status).toBe(200);
     expect(await serve.stop()).toBe(0);

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../../src/log.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import type { Config } from '../../src/config/load.js';
-import { freePort } from './ports.js';
+import { getFreePort } from '../testbed/ports.js';
 import { openTestServices, type TestServices } from './services.js';
 
 export interface MailgateApp {
@@ -19,7 +19,7 @@ export interface MailgateApp {
 }
 
 export async function startMailgateApp(options: { configure?: (config: Config) => Config; reopen?: MailgateApp } = {}): Promise<MailgateApp> {
-  const port = await freePort();
+  const port = await getFreePort();
   const url = `http://127.0.0.1:${port}`;
   let captured = '';
   const sink = new Writable({
