@@ -29,6 +29,10 @@ export function redirectUriOf(config: Config): string {
 export function createServices(config: Config, logger: Logger, store: Store, keyring: Keyring): Services {
   const redirectUri = redirectUriOf(config);
   const credentialRepo = new CredentialRepository(store, keyring);
+  const tokens = new TokenManager(credentialRepo, logger.child({ component: 'tokens' }), {
+    refreshMarginMs: config.tokens.refreshMarginSeconds * 1000,
+    reauthorizeLink: (name) => `${config.publicUrl}/credentials/${encodeURIComponent(name)}/connect`,
+  });
   return {
     config,
     logger,
@@ -36,11 +40,8 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     keyring,
     apiKeys: createApiKeyService(store),
     credentialRepo,
-    credentials: new CredentialService(credentialRepo, redirectUri),
+    credentials: new CredentialService(credentialRepo, redirectUri, (name) => tokens.forget(name)),
     authorization: new AuthorizationFlow(store, keyring, credentialRepo, redirectUri, logger.child({ component: 'oauth' })),
-    tokens: new TokenManager(credentialRepo, logger.child({ component: 'tokens' }), {
-      refreshMarginMs: config.tokens.refreshMarginSeconds * 1000,
-      reauthorizeLink: (name) => `${config.publicUrl}/credentials/${encodeURIComponent(name)}/connect`,
-    }),
+    tokens,
   };
 }

@@ -120,6 +120,24 @@ describe('API keys', () => {
     expect(Object.keys(listed[0]!).sort()).toEqual(['createdAt', 'id', 'lastUsedAt', 'name', 'revokedAt', 'scopes']);
   });
 
+  it('refuses a key revoked by another process within the one-second verification cache, and at once in this process', async () => {
+    let now = new Date('2030-01-01T10:00:00.000Z');
+    const { store, apiKeys: gateway } = await setUp({ now: () => now });
+    const cli = createApiKeyService(store, { now: () => now });
+    const key = (await gateway.create('erp', ['send'])).key.reveal();
+    expect(await gateway.verify(key)).toMatchObject({ name: 'erp' });
+    await cli.revoke('erp');
+    now = new Date('2030-01-01T10:00:00.500Z');
+    expect(await gateway.verify(key)).toMatchObject({ name: 'erp' });
+    now = new Date('2030-01-01T10:00:01.001Z');
+    expect(await gateway.verify(key)).toBeUndefined();
+
+    const other = (await gateway.create('erp2', ['send'])).key.reveal();
+    expect(await gateway.verify(other)).toMatchObject({ name: 'erp2' });
+    await gateway.revoke('erp2');
+    expect(await gateway.verify(other)).toBeUndefined();
+  });
+
   it('records last use at most once a minute per key', async () => {
     let now = new Date('2030-01-01T10:00:00.000Z');
     const { apiKeys } = await setUp({ now: () => now });

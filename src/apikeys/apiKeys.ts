@@ -61,6 +61,11 @@ export interface ApiKeyService {
 export interface ApiKeyServiceOptions {
   /** The clock, so tests can step over the last-used throttle. */
   now?: () => Date;
+  /**
+   * How long a verified key is trusted without asking the database again (default 1 s). Revocation in this
+   * process takes effect at once; in another process sharing the database, within this time.
+   */
+  cacheMs?: number;
 }
 
 /** `last_used_at` is for the operator ("is this key still in use?"): minute precision spares a write per request. */
@@ -77,6 +82,9 @@ export function parseApiKeyInput(input: unknown): ApiKeyInput {
 export function createApiKeyService(store: Store, options: ApiKeyServiceOptions = {}): ApiKeyService {
   const db = store.db;
   const now = options.now ?? (() => new Date());
+  const cacheMs = options.cacheMs ?? 1000;
+  // Keyed by the key's hash, never the key itself. Bounded: a flood of distinct valid keys cannot grow it forever.
+  const verified = new Map<string, { principal: ApiKeyPrincipal; until: number }>();
 
   return {
     async create(name, scopes) {
@@ -111,8 +119,14 @@ export function createApiKeyService(store: Store, options: ApiKeyServiceOptions 
       if (!looksLikeApiKey(presentedKey)) return undefined;
       // Looking up by hash needs no constant-time compare: a timing difference could only tell an attacker
       // about the SHA-256 of a guess, which says nothing about any real key.
-      const row = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', hashApiKey(presentedKey)).executeTakeFirst();
-      if (row === undefined || row.revoked_at !== null) return undefined;
+      const hash = hashApiKey(presentedKey);
+      const cached = verified.get(hash);
+      if (cached && cached.until > now().getTime()) return cached.principal;
+      const row = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
+      if (row === undefined || row.revoked_at !== null) {
+        verified.delete(hash);
+        return undefined;
+      }
 
       const at = now();
       const staleBefore = new Date(at.getTime() - LAST_USED_RESOLUTION_MS).toISOString();
@@ -125,7 +139,10 @@ export function createApiKeyService(store: Store, options: ApiKeyServiceOptions 
           .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', staleBefore)]))
           .execute();
       }
-      return { id: row.id, name: row.name, scopes: readScopes(row.scopes) };
+      const principal: ApiKeyPrincipal = { id: row.id, name: row.name, scopes: readScopes(row.scopes) };
+      if (verified.size >= 1000) verified.clear();
+      verified.set(hash, { principal, until: at.getTime() + cacheMs });
+      return principal;
     },
 
     async list() {
@@ -134,6 +151,7 @@ export function createApiKeyService(store: Store, options: ApiKeyServiceOptions 
     },
 
     async revoke(name) {
+      verified.clear();
       await db.updateTable('api_keys').set({ revoked_at: now().toISOString() }).where('name', '=', name).where('revoked_at', 'is', null).execute();
       const row = await db.selectFrom('api_keys').selectAll().where('name', '=', name).executeTakeFirst();
       if (row === undefined) {

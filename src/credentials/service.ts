@@ -13,6 +13,8 @@ export class CredentialService {
   constructor(
     private readonly repo: CredentialRepository,
     readonly redirectUri: string,
+    /** Told when a credential's settings change or it goes, so caches of its tokens drop it at once. */
+    private readonly onChange: (name: string) => void = () => undefined,
   ) {}
 
   async add(raw: unknown): Promise<CredentialView> {
@@ -43,6 +45,7 @@ export class CredentialService {
     const resolved = await resolveCredentialInput({ ...merged, ...(keptSecret ? { clientSecret: keptSecret } : {}) }, discoverEndpoints);
     const dropTokens = IDENTITY_FIELDS.some((f) => JSON.stringify(resolved.settings[f]) !== JSON.stringify(before[f]));
     await this.repo.updateSettings(resolved.settings, clientSecret || undefined, resolved.warnings, dropTokens);
+    this.onChange(name);
     if (clientSecret && !dropTokens && row.status === 'client_secret_invalid') {
       // The fix for a refused client secret is a new one: let the next refresh try it.
       await this.repo.setStatus(name, { status: row.refresh_token || row.grant_type === 'client_credentials' ? 'active' : 'pending', reason: 'client secret replaced', failureCount: 0, nextAttemptAt: null });
@@ -52,6 +55,7 @@ export class CredentialService {
 
   async remove(name: string): Promise<void> {
     await this.repo.remove(name);
+    this.onChange(name);
   }
 
   async list(): Promise<CredentialView[]> {

@@ -43,6 +43,11 @@ const CODE_BY_KIND: Record<FailureKind, MailgateError['code']> = {
 export class TokenManager {
   readonly #inflight = new Map<string, Promise<AccessToken>>();
   readonly #configurations = new Map<string, { key: string; config: oidc.Configuration }>();
+  /**
+   * Fresh tokens served from memory for at most a second: the token route is the hot path of mail clients and
+   * scripts, and a second-old view of a token that stays valid for minutes is still a valid token.
+   */
+  readonly #recent = new Map<string, { token: AccessToken; until: number }>();
   /** When each credential's last_used_at was last written: a hot token route must not write on every request. */
   readonly #lastTouched = new Map<string, number>();
   readonly #owner = `instance-${crypto.randomUUID()}`;
@@ -64,11 +69,15 @@ export class TokenManager {
 
   /** A valid access token for `name`, refreshed first when it expires within the margin (or when `forceRefresh`). */
   async getAccessToken(name: string, options: { forceRefresh?: boolean } = {}): Promise<AccessToken> {
+    const recent = this.#recent.get(name);
+    if (recent && !options.forceRefresh && recent.until > Date.now()) return recent.token;
+    this.#recent.delete(name);
     const row = await this.repo.get(name);
     this.#assertUsable(row);
     const current = this.#currentToken(row);
     if (current && !options.forceRefresh && this.#isFresh(row)) {
       await this.#touch(name);
+      this.#remember(name, current);
       return current;
     }
     try {
@@ -90,6 +99,7 @@ export class TokenManager {
    * lease makes the others wait and then read the stored result. A failure reaches every waiter.
    */
   refresh(name: string, options: { force?: boolean } = {}): Promise<AccessToken> {
+    this.#recent.delete(name);
     let pending = this.#inflight.get(name);
     if (!pending) {
       pending = this.#refreshUnderLease(name, options.force ?? true).finally(() => this.#inflight.delete(name));
@@ -171,6 +181,18 @@ export class TokenManager {
       cause,
       details: { credential: row.name, error: failure.error, microsoftCodes: failure.microsoftCodes, status },
     });
+  }
+
+  /** Drops what this process remembers of a credential (its settings changed, or it was removed). */
+  forget(name: string): void {
+    this.#recent.delete(name);
+    this.#configurations.delete(name);
+  }
+
+  #remember(name: string, token: AccessToken): void {
+    const freshUntil = token.expiresAt ? Date.parse(token.expiresAt) - this.#marginMs : Infinity;
+    if (this.#recent.size >= 10_000) this.#recent.clear();
+    this.#recent.set(name, { token, until: Math.min(Date.now() + 1000, freshUntil) });
   }
 
   /** Records use at most once a minute per credential (last_used_at is for people, not an audit trail). */
