@@ -10,6 +10,7 @@ import { unlockKeyring } from './secrets/masterKey.js';
 import { createServices, redirectUriOf, type Services } from './services.js';
 import { openStore, type Store } from './store/store.js';
 import { RefreshScheduler } from './tokens/refreshScheduler.js';
+import { createOutboxWorker } from './outbox/worker.js';
 
 export interface Gateway {
   readonly config: Config;
@@ -43,11 +44,21 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       keepAliveMs: config.tokens.keepAliveDays * 86_400_000,
     });
 
+    // mailgate.yaml's servers and senders, as the file says now (API-made ones are left alone).
+    await services.servers.syncFromConfig(config.servers);
+    await services.senders.syncFromConfig(config.senders);
+    const worker = createOutboxWorker(services);
+    services.wakeOutbox = () => worker.wake();
+
     const http = buildHttpServer(services);
     lifecycle.onStop('http', () => closeWithin(http, config.shutdownTimeoutMs, logger));
     const url = await listen(http, config);
     scheduler.start();
     lifecycle.onStop('refresh scheduler', () => scheduler.stop());
+    await worker.start();
+    // Stop steps run in reverse: the worker finishes its sends first; a message accepted meanwhile stays queued
+    // (durable) for the next start; then HTTP drains its requests; the store closes last.
+    lifecycle.onStop('outbox worker', () => worker.stop(config.shutdownTimeoutMs));
     logger.info({ url, redirectUri: redirectUriOf(config), publicUrl: config.publicUrl, database: config.database.kind, keyId: keyring.current.id }, 'mailgate is serving');
 
     return { config, store, keyring, services, scheduler, http, url, stop: () => lifecycle.stop() };

@@ -8,6 +8,12 @@ import { AuthorizationFlow } from './oauth/authorization.js';
 import type { Keyring } from './secrets/keyring.js';
 import type { Store } from './store/store.js';
 import { TokenManager } from './tokens/tokenManager.js';
+import { OutboxRepository } from './outbox/repository.js';
+import { OutboxService } from './outbox/service.js';
+import { SmtpTransports } from './outbox/transports.js';
+import { SenderService } from './senders/service.js';
+import { ServerRepository } from './servers/repository.js';
+import { ServerService } from './servers/service.js';
 
 export interface Services {
   config: Config;
@@ -19,6 +25,14 @@ export interface Services {
   credentials: CredentialService;
   authorization: AuthorizationFlow;
   tokens: TokenManager;
+  serverRepo: ServerRepository;
+  servers: ServerService;
+  senders: SenderService;
+  outbox: OutboxRepository;
+  messages: OutboxService;
+  transports: SmtpTransports;
+  /** Wakes the outbox worker of this process (set by the gateway when it runs one). */
+  wakeOutbox: () => void;
 }
 
 /** The redirect URI every provider must know: shown by `credential show`, pasted into the provider's portal. */
@@ -33,7 +47,11 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     refreshMarginMs: config.tokens.refreshMarginSeconds * 1000,
     reauthorizeLink: (name) => `${config.publicUrl}/credentials/${encodeURIComponent(name)}/connect`,
   });
-  return {
+  const serverRepo = new ServerRepository(store, keyring);
+  const transports = new SmtpTransports(tokens, config.outbox.connectionsPerServer);
+  const senders = new SenderService(store, serverRepo);
+  const outbox = new OutboxRepository(store);
+  const services: Services = {
     config,
     logger,
     store,
@@ -43,5 +61,13 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     credentials: new CredentialService(credentialRepo, redirectUri, (name) => tokens.forget(name)),
     authorization: new AuthorizationFlow(store, keyring, credentialRepo, redirectUri, logger.child({ component: 'oauth' })),
     tokens,
+    serverRepo,
+    servers: new ServerService(serverRepo, credentialRepo, (name) => transports.forget(name)),
+    senders,
+    outbox,
+    messages: new OutboxService(outbox, senders, config.outbox.maxMessageBytes, () => services.wakeOutbox()),
+    transports,
+    wakeOutbox: () => undefined,
   };
+  return services;
 }

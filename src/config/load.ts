@@ -4,7 +4,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, MailgateError } from '../errors.js';
-import { configFileSchema, listenSchema, LOG_LEVELS, type ConfigFile, type LogLevel, type ServerConfig } from './schema.js';
+import { configFileSchema, listenSchema, LOG_LEVELS, type ConfigFile, type LogLevel } from './schema.js';
 import type { MailgateEnvironment } from './environment.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8025';
@@ -34,7 +34,18 @@ export interface Config {
     /** How often the scheduler looks for credentials to refresh ahead of expiry. */
     readonly schedulerIntervalSeconds: number;
   };
-  readonly servers: Readonly<Record<string, ServerConfig>>;
+  readonly outbox: {
+    readonly maxMessageBytes: number;
+    readonly maxAttempts: number;
+    readonly attemptsPerServer: number;
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    readonly concurrency: number;
+    readonly connectionsPerServer: number;
+  };
+  /** Servers and senders defined in the file (kept in the store with source "config"). */
+  readonly servers: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly senders: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
 
 export interface LoadConfigOptions {
@@ -111,7 +122,17 @@ export function loadConfig(options: LoadConfigOptions): Config {
       keepAliveDays: fromFile.tokens?.keepAliveDays ?? 7,
       schedulerIntervalSeconds: fromFile.tokens?.schedulerIntervalSeconds ?? 30,
     },
-    servers: fromFile.servers ?? {},
+    outbox: {
+      maxMessageBytes: (fromFile.outbox?.maxMessageMegabytes ?? 25) * 1024 * 1024,
+      maxAttempts: fromFile.outbox?.maxAttempts ?? 10,
+      attemptsPerServer: fromFile.outbox?.attemptsPerServer ?? 3,
+      retryBaseMs: (fromFile.outbox?.retryBaseSeconds ?? 5) * 1000,
+      retryMaxMs: (fromFile.outbox?.retryMaxSeconds ?? 600) * 1000,
+      concurrency: fromFile.outbox?.concurrency ?? 8,
+      connectionsPerServer: fromFile.outbox?.connectionsPerServer ?? 3,
+    },
+    servers: (fromFile.servers ?? {}) as Config['servers'],
+    senders: (fromFile.senders ?? {}) as Config['senders'],
   });
 }
 

@@ -1,5 +1,7 @@
 // The schema of mailgate.yaml: every key, its type, its default, and the words used when a value is wrong.
 import { z } from 'zod';
+import { serverInputSchema } from '../servers/model.js';
+import { senderInputSchema } from '../senders/service.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -32,24 +34,6 @@ const httpUrlSchema = z
   })
   .transform((value) => value.replace(/\/+$/, ''));
 
-const serverAuthSchema = z.discriminatedUnion(
-  'type',
-  [
-    z.strictObject({ type: z.literal('password'), password: z.string().min(1, { error: 'expected a non-empty password' }) }),
-    z.strictObject({ type: z.literal('oauth2'), credential: z.string().min(1, { error: 'expected a credential name' }) }),
-  ],
-  { error: 'expected { type: password, password } or { type: oauth2, credential: NAME }' },
-);
-
-export const serverSchema = z.strictObject({
-  protocol: z.enum(['smtp', 'imap', 'pop3'], { error: 'expected one of smtp, imap, pop3' }),
-  host: z.string({ error: 'expected a host name' }).min(1, { error: 'expected a host name' }),
-  port: portSchema,
-  security: z.enum(['tls', 'starttls', 'none'], { error: 'expected one of tls, starttls, none' }),
-  username: z.string().optional(),
-  auth: serverAuthSchema.optional(),
-});
-
 export const configFileSchema = z.strictObject({
   listen: listenSchema.optional(),
   publicUrl: httpUrlSchema.optional(),
@@ -73,10 +57,21 @@ export const configFileSchema = z.strictObject({
       schedulerIntervalSeconds: z.number({ error: 'expected seconds, 1-3600' }).min(1, { error: 'expected seconds, 1-3600' }).max(3600, { error: 'expected seconds, 1-3600' }).optional(),
     })
     .optional(),
-  servers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' }), serverSchema).optional(),
+  outbox: z
+    .strictObject({
+      maxMessageMegabytes: z.number({ error: 'expected megabytes, 1-150' }).min(1, { error: 'expected megabytes, 1-150' }).max(150, { error: 'expected megabytes, 1-150' }).optional(),
+      maxAttempts: z.number({ error: 'expected 1-100' }).int().min(1, { error: 'expected 1-100' }).max(100, { error: 'expected 1-100' }).optional(),
+      attemptsPerServer: z.number({ error: 'expected 1-20' }).int().min(1, { error: 'expected 1-20' }).max(20, { error: 'expected 1-20' }).optional(),
+      retryBaseSeconds: z.number({ error: 'expected seconds, 0.05-3600' }).min(0.05, { error: 'expected seconds, 0.05-3600' }).max(3600, { error: 'expected seconds, 0.05-3600' }).optional(),
+      retryMaxSeconds: z.number({ error: 'expected seconds, 1-86400' }).min(1, { error: 'expected seconds, 1-86400' }).max(86400, { error: 'expected seconds, 1-86400' }).optional(),
+      concurrency: z.number({ error: 'expected 1-64' }).int().min(1, { error: 'expected 1-64' }).max(64, { error: 'expected 1-64' }).optional(),
+      connectionsPerServer: z.number({ error: 'expected 1-32' }).int().min(1, { error: 'expected 1-32' }).max(32, { error: 'expected 1-32' }).optional(),
+    })
+    .optional(),
+  servers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' }), serverInputSchema.omit({ name: true })).optional(),
+  senders: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' }), senderInputSchema.omit({ name: true })).optional(),
 });
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
-export type ServerConfig = z.infer<typeof serverSchema>;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export { LOG_LEVELS };

@@ -2,6 +2,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ErrorCode, isMailgateError, type ErrorCode as Code } from '../errors.js';
 import { registerCredentialRoutes } from '../credentials/routes.js';
+import { registerMessageRoutes } from '../outbox/routes.js';
+import { registerServerRoutes } from '../servers/routes.js';
 import { registerCallbackRoute, type CallbackListener } from '../oauth/callbackRoute.js';
 import type { Services } from '../services.js';
 import { registerApiKeyRoutes } from './apiKeyRoutes.js';
@@ -57,5 +59,7 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
   registerCallbackRoute(app, services.authorization, options.onOAuthCallback);
   registerApiKeyRoutes(app, services.apiKeys);
   registerCredentialRoutes(app, services);
+  registerServerRoutes(app, services);
+  registerMessageRoutes(app, services);
   return app;
 }

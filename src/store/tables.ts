@@ -79,10 +79,65 @@ export interface ApiKeysTable {
   revoked_at: string | null;
 }
 
+export interface ServersTable {
+  name: string;
+  protocol: string;
+  host: string;
+  port: number;
+  security: string;
+  username: string | null;
+  auth_type: string;
+  password: string | null;
+  credential: string | null;
+  tls_ca: string | null;
+  tls_reject_unauthorized: number;
+  source: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SendersTable {
+  name: string;
+  primary_server: string;
+  backups: string;
+  from_address: string;
+  reply_to: string | null;
+  source: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface OutboxTable {
+  id: string;
+  sender: string;
+  idempotency_key: string | null;
+  message: string;
+  size: number;
+  status: string;
+  attempts: Generated<number>;
+  server_index: Generated<number>;
+  server_attempts: Generated<number>;
+  next_attempt_at: string;
+  lease_owner: string | null;
+  lease_until: string | null;
+  server_used: string | null;
+  message_id: string;
+  last_error: string | null;
+  response: string | null;
+  rejected: string | null;
+  history: string;
+  created_at: string;
+  updated_at: string;
+  sent_at: string | null;
+}
+
 export interface Database {
   meta: MetaTable;
   credentials: CredentialsTable;
   credential_events: CredentialEventsTable;
   oauth_states: OAuthStatesTable;
   api_keys: ApiKeysTable;
+  servers: ServersTable;
+  senders: SendersTable;
+  outbox: OutboxTable;
 }

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../../src/log.js';
 import { buildHttpServer } from '../../src/http/server.js';
+import { createOutboxWorker } from '../../src/outbox/worker.js';
 import type { Config } from '../../src/config/load.js';
 import { getFreePort } from '../testbed/ports.js';
 import { openTestServices, type TestServices } from './services.js';
@@ -18,7 +19,7 @@ export interface MailgateApp {
   close(): Promise<void>;
 }
 
-export async function startMailgateApp(options: { configure?: (config: Config) => Config; reopen?: MailgateApp } = {}): Promise<MailgateApp> {
+export async function startMailgateApp(options: { configure?: (config: Config) => Config; reopen?: MailgateApp; outboxWorker?: boolean } = {}): Promise<MailgateApp> {
   const port = await getFreePort();
   const url = `http://127.0.0.1:${port}`;
   let captured = '';
@@ -36,6 +37,11 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
   });
   const http = buildHttpServer(services);
   await http.listen({ host: '127.0.0.1', port });
+  const worker = options.outboxWorker ? createOutboxWorker(services) : undefined;
+  if (worker) {
+    services.wakeOutbox = () => worker.wake();
+    await worker.start();
+  }
   const adminKey = options.reopen ? options.reopen.adminKey : (await services.apiKeys.create('test-admin', ['admin'])).key.reveal();
   return {
     url,
@@ -59,6 +65,7 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
       return { status: res.status, json, text };
     },
     async close() {
+      await worker?.stop(5000);
       await http.close();
       await services.close();
     },

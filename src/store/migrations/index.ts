@@ -2,9 +2,11 @@
 import type { Migration } from 'kysely';
 import { migration0001Meta } from './0001_meta.js';
 import { migration0002Credentials } from './0002_credentials.js';
+import { migration0003Outbound } from './0003_outbound.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_meta': migration0001Meta,
   '0002_credentials': migration0002Credentials,
+  '0003_outbound': migration0003Outbound,
 };

@@ -1,0 +1,237 @@
+// The outbox table: accept a message durably (once per idempotency key), lease due messages to a worker, and record every attempt's outcome.
+import crypto from 'node:crypto';
+import type { Selectable } from 'kysely';
+import { sql } from 'kysely';
+import { ErrorCode, MailgateError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import type { OutboxTable } from '../store/tables.js';
+import type { OutboxMessage } from './message.js';
+
+export type OutboxRow = Selectable<OutboxTable>;
+export type OutboxStatus = 'queued' | 'sending' | 'sent' | 'failed';
+
+export interface AttemptRecord {
+  at: string;
+  server: string;
+  outcome: 'sent' | 'retry' | 'next_server' | 'failed';
+  error?: string;
+  response?: string;
+}
+
+/** What GET /messages/:id shows. */
+export interface OutboxView {
+  id: string;
+  status: OutboxStatus;
+  sender: string;
+  attempts: number;
+  server: string | null;
+  messageId: string;
+  idempotencyKey: string | null;
+  lastError: string | null;
+  response: string | null;
+  rejected: string[];
+  nextAttemptAt: string | null;
+  history: AttemptRecord[];
+  createdAt: string;
+  sentAt: string | null;
+}
+
+/** Sortable, unguessable ids: time first (so the table's natural order is acceptance order), then randomness. */
+export function newMessageId(): string {
+  return `${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(10).toString('hex')}`;
+}
+
+/**
+ * Message-IDs Mailgate can recognise in a reply's In-Reply-To/References: `<mg.<outbox id>@<from domain>>`.
+ * @see https://www.rfc-editor.org/rfc/rfc5322#section-3.6.4
+ */
+export function messageIdFor(id: string, fromAddress: string): string {
+  const domain = fromAddress.split('@')[1] ?? 'mailgate.invalid';
+  return `<mg.${id}@${domain}>`;
+}
+
+export class OutboxRepository {
+  constructor(private readonly store: Store) {}
+
+  /** Stores the message; with an idempotency key already used, returns the existing message instead (created: false). */
+  async enqueue(message: OutboxMessage, fromAddress: string, size: number, idempotencyKey: string | undefined): Promise<{ row: OutboxRow; created: boolean }> {
+    if (idempotencyKey !== undefined) {
+      const existing = await this.findByIdempotencyKey(idempotencyKey);
+      if (existing) return { row: existing, created: false };
+    }
+    const id = newMessageId();
+    const at = new Date().toISOString();
+    const row = {
+      id,
+      sender: message.sender,
+      idempotency_key: idempotencyKey ?? null,
+      message: JSON.stringify(message),
+      size,
+      status: 'queued',
+      next_attempt_at: at,
+      message_id: messageIdFor(id, fromAddress),
+      history: '[]',
+      created_at: at,
+      updated_at: at,
+    };
+    try {
+      await this.store.db.insertInto('outbox').values(row).execute();
+    } catch (err) {
+      // Two requests with the same key at once: the unique index decides, the loser returns the winner's message.
+      const code = (err as { code?: string }).code;
+      if (idempotencyKey !== undefined && (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505')) {
+        const existing = await this.findByIdempotencyKey(idempotencyKey);
+        if (existing) return { row: existing, created: false };
+      }
+      throw err;
+    }
+    return { row: (await this.find(id))!, created: true };
+  }
+
+  async find(id: string): Promise<OutboxRow | undefined> {
+    return this.store.db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async get(id: string): Promise<OutboxRow> {
+    const row = await this.find(id);
+    if (!row) throw new MailgateError(ErrorCode.NOT_FOUND, `no message with id ${JSON.stringify(id)}`);
+    return row;
+  }
+
+  async findByIdempotencyKey(key: string): Promise<OutboxRow | undefined> {
+    return this.store.db.selectFrom('outbox').selectAll().where('idempotency_key', '=', key).executeTakeFirst();
+  }
+
+  async findByMessageIds(messageIds: string[]): Promise<OutboxRow[]> {
+    if (messageIds.length === 0) return [];
+    return this.store.db.selectFrom('outbox').selectAll().where('message_id', 'in', messageIds).execute();
+  }
+
+  async recent(limit: number): Promise<OutboxRow[]> {
+    return this.store.db.selectFrom('outbox').selectAll().orderBy('id', 'desc').limit(limit).execute();
+  }
+
+  /**
+   * Leases up to `limit` due messages to `owner`: queued ones whose time has come, and ones whose lease ran out
+   * (their worker died mid-send: at-least-once, the message goes again).
+   */
+  async claimDue(owner: string, limit: number, leaseMs: number): Promise<OutboxRow[]> {
+    const now = new Date().toISOString();
+    const until = new Date(Date.now() + leaseMs).toISOString();
+    return this.store.db
+      .updateTable('outbox')
+      .set({ status: 'sending', lease_owner: owner, lease_until: until, updated_at: now })
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('outbox')
+          .select('id')
+          .where((w) => w.or([w.and([w('status', '=', 'queued'), w('next_attempt_at', '<=', now)]), w.and([w('status', '=', 'sending'), w('lease_until', '<', now)])]))
+          .orderBy('next_attempt_at')
+          .limit(limit),
+      )
+      .returningAll()
+      .execute();
+  }
+
+  /** After a crash of the only instance (SQLite), messages it was sending go back to the queue at once. */
+  async requeueAllSending(): Promise<number> {
+    const result = await this.store.db.updateTable('outbox').set({ status: 'queued', lease_owner: null, lease_until: null, next_attempt_at: new Date().toISOString() }).where('status', '=', 'sending').executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async markSent(row: OutboxRow, outcome: { server: string; response: string; rejected: string[]; attempt: AttemptRecord }): Promise<void> {
+    const at = new Date().toISOString();
+    await this.store.db
+      .updateTable('outbox')
+      .set({
+        status: 'sent',
+        attempts: row.attempts + 1,
+        server_used: outcome.server,
+        response: outcome.response,
+        rejected: outcome.rejected.length ? JSON.stringify(outcome.rejected) : null,
+        last_error: outcome.rejected.length ? `the server refused ${outcome.rejected.join(', ')}` : null,
+        history: appendHistory(row.history, outcome.attempt),
+        lease_owner: null,
+        lease_until: null,
+        sent_at: at,
+        updated_at: at,
+      })
+      .where('id', '=', row.id)
+      .execute();
+  }
+
+  async reschedule(row: OutboxRow, next: { at: Date; serverIndex: number; serverAttempts: number; error: string; attempt: AttemptRecord }): Promise<void> {
+    await this.store.db
+      .updateTable('outbox')
+      .set({
+        status: 'queued',
+        attempts: row.attempts + 1,
+        server_index: next.serverIndex,
+        server_attempts: next.serverAttempts,
+        next_attempt_at: next.at.toISOString(),
+        last_error: next.error,
+        server_used: next.attempt.server,
+        history: appendHistory(row.history, next.attempt),
+        lease_owner: null,
+        lease_until: null,
+        updated_at: new Date().toISOString(),
+      })
+      .where('id', '=', row.id)
+      .execute();
+  }
+
+  async markFailed(row: OutboxRow, failure: { error: string; response?: string; rejected?: string[]; attempt: AttemptRecord }): Promise<void> {
+    await this.store.db
+      .updateTable('outbox')
+      .set({
+        status: 'failed',
+        attempts: row.attempts + 1,
+        last_error: failure.error,
+        response: failure.response ?? null,
+        rejected: failure.rejected?.length ? JSON.stringify(failure.rejected) : null,
+        server_used: failure.attempt.server,
+        history: appendHistory(row.history, failure.attempt),
+        lease_owner: null,
+        lease_until: null,
+        updated_at: new Date().toISOString(),
+      })
+      .where('id', '=', row.id)
+      .execute();
+  }
+
+  /** Queue depth and the age of the oldest waiting message, for status and metrics. */
+  async depth(): Promise<{ queued: number; oldestQueuedAt: string | null }> {
+    const row = await this.store.db
+      .selectFrom('outbox')
+      .select([sql<number>`count(*)`.as('queued'), sql<string | null>`min(created_at)`.as('oldest')])
+      .where('status', 'in', ['queued', 'sending'])
+      .executeTakeFirst();
+    return { queued: Number(row?.queued ?? 0), oldestQueuedAt: row?.oldest ?? null };
+  }
+
+  toView(row: OutboxRow): OutboxView {
+    return {
+      id: row.id,
+      status: row.status as OutboxStatus,
+      sender: row.sender,
+      attempts: row.attempts,
+      server: row.server_used,
+      messageId: row.message_id,
+      idempotencyKey: row.idempotency_key,
+      lastError: row.last_error,
+      response: row.response,
+      rejected: row.rejected ? (JSON.parse(row.rejected) as string[]) : [],
+      nextAttemptAt: row.status === 'queued' ? row.next_attempt_at : null,
+      history: JSON.parse(row.history) as AttemptRecord[],
+      createdAt: row.created_at,
+      sentAt: row.sent_at,
+    };
+  }
+}
+
+function appendHistory(history: string, attempt: AttemptRecord): string {
+  const list = JSON.parse(history) as AttemptRecord[];
+  list.push(attempt);
+  // Keep the story readable and the row small: the first attempts and the latest ones.
+  return JSON.stringify(list.length > 30 ? [...list.slice(0, 10), ...list.slice(-20)] : list);
+}

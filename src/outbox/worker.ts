@@ -1,0 +1,193 @@
+// The outbox worker: leases due messages, sends each through its sender's route (primary, then backups) with retries, and records the outcome.
+import crypto from 'node:crypto';
+import type { Config } from '../config/load.js';
+import type { Logger } from '../log.js';
+import type { Services } from '../services.js';
+import type { SenderService, SenderView } from '../senders/service.js';
+import type { ServerRepository } from '../servers/repository.js';
+import type { TokenManager } from '../tokens/tokenManager.js';
+import { backoffDelay } from '../tokens/backoff.js';
+import type { Mailbox, OutboxMessage } from './message.js';
+import type { AttemptRecord, OutboxRepository, OutboxRow } from './repository.js';
+import { classifySendError, type SendFailure } from './smtpErrors.js';
+import type { SmtpTransports } from './transports.js';
+
+/** How long a worker may hold a message before another may take it (a 25 MB message over a slow link included). */
+const LEASE_MS = 5 * 60_000;
+const IDLE_POLL_MS = 500;
+
+export interface OutboxWorkerDependencies {
+  outbox: OutboxRepository;
+  senders: SenderService;
+  servers: ServerRepository;
+  transports: SmtpTransports;
+  tokens: TokenManager;
+  logger: Logger;
+  options: Config['outbox'];
+  /** With SQLite there is one instance: at start, whatever was "sending" died with the last process. */
+  requeueOnStart: boolean;
+}
+
+/** The worker for a set of services, as `serve` runs it. */
+export function createOutboxWorker(services: Services): OutboxWorker {
+  return new OutboxWorker({
+    outbox: services.outbox,
+    senders: services.senders,
+    servers: services.serverRepo,
+    transports: services.transports,
+    tokens: services.tokens,
+    logger: services.logger.child({ component: 'outbox' }),
+    options: services.config.outbox,
+    requeueOnStart: services.config.database.kind === 'sqlite',
+  });
+}
+
+export class OutboxWorker {
+  readonly #owner = `outbox-${crypto.randomUUID()}`;
+  readonly #inflight = new Set<Promise<void>>();
+  #running: Promise<void> | undefined;
+  #stopping = false;
+  #wake: (() => void) | undefined;
+
+  constructor(private readonly deps: OutboxWorkerDependencies) {}
+
+  async start(): Promise<void> {
+    if (this.deps.requeueOnStart) {
+      const requeued = await this.deps.outbox.requeueAllSending();
+      if (requeued > 0) this.deps.logger.warn({ requeued }, 'messages that were being sent when Mailgate stopped are queued again (at-least-once)');
+    }
+    this.#stopping = false;
+    this.#running = this.#loop().catch((err: unknown) => this.deps.logger.error({ err }, 'outbox loop stopped'));
+  }
+
+  /** Tells the loop that a message was accepted, so it need not wait for the next poll. */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  /** Stops taking messages and waits for the ones being sent, up to `timeoutMs`; unfinished ones are sent again later. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.#stopping = true;
+    this.wake();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      (async () => {
+        await this.#running;
+        await Promise.allSettled([...this.#inflight]);
+      })(),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    this.deps.transports.closeAll();
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopping) {
+      const free = this.deps.options.concurrency - this.#inflight.size;
+      let claimed: OutboxRow[] = [];
+      if (free > 0) {
+        try {
+          claimed = await this.deps.outbox.claimDue(this.#owner, free, LEASE_MS);
+        } catch (err) {
+          this.deps.logger.error({ err }, 'cannot read the outbox; retrying');
+        }
+        for (const row of claimed) {
+          const work = this.#deliver(row).catch((err: unknown) => this.deps.logger.error({ err, id: row.id }, 'outbox delivery crashed'));
+          this.#inflight.add(work);
+          void work.finally(() => {
+            this.#inflight.delete(work);
+            this.wake();
+          });
+        }
+      }
+      if (claimed.length === 0 || claimed.length === free) await this.#sleep(IDLE_POLL_MS);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  async #deliver(row: OutboxRow): Promise<void> {
+    const message = JSON.parse(row.message) as OutboxMessage;
+    const sender = await this.deps.senders.find(row.sender);
+    const at = () => new Date().toISOString();
+    if (!sender) {
+      const error = `sender ${row.sender} no longer exists`;
+      await this.deps.outbox.markFailed(row, { error, attempt: { at: at(), server: '-', outcome: 'failed', error } });
+      return;
+    }
+    const route = [sender.primary, ...sender.backups];
+    const index = row.server_index % route.length;
+    const serverName = route[index]!;
+    try {
+      const serverRow = await this.deps.servers.find(serverName);
+      if (!serverRow) throw Object.assign(new Error(`server ${serverName} no longer exists`), { code: 'EAUTH' });
+      const server = this.deps.servers.resolve(serverRow);
+      // Fetch the token first: a dead grant or an unreachable provider is then known as such, not as "login failed".
+      if (server.auth.type === 'oauth2') await this.deps.tokens.getAccessToken(server.auth.credential);
+      const info = await this.deps.transports.get(server).sendMail(mailOptions(message, sender, row));
+      const rejected = ((info.rejected ?? []) as (string | { address: string })[]).map((r) => (typeof r === 'string' ? r : r.address));
+      await this.deps.outbox.markSent(row, { server: serverName, response: info.response, rejected, attempt: { at: at(), server: serverName, outcome: 'sent', response: info.response } });
+      this.deps.logger.info({ id: row.id, server: serverName, attempts: row.attempts + 1, rejected: rejected.length }, 'message sent');
+    } catch (err) {
+      await this.#handleFailure(row, route, index, serverName, classifySendError(err));
+    }
+  }
+
+  async #handleFailure(row: OutboxRow, route: string[], index: number, serverName: string, failure: SendFailure): Promise<void> {
+    const { options, outbox, logger } = this.deps;
+    const attemptNo = row.attempts + 1;
+    const record = (outcome: AttemptRecord['outcome']): AttemptRecord => ({ at: new Date().toISOString(), server: serverName, outcome, error: failure.message, ...(failure.response ? { response: failure.response } : {}) });
+    if (failure.kind === 'permanent') {
+      await outbox.markFailed(row, { error: failure.message, ...(failure.response ? { response: failure.response } : {}), rejected: failure.rejected, attempt: record('failed') });
+      logger.warn({ id: row.id, server: serverName, responseCode: failure.responseCode }, 'message refused by the server: failed');
+      return;
+    }
+    if (attemptNo >= options.maxAttempts) {
+      await outbox.markFailed(row, { error: `gave up after ${attemptNo} attempts: ${failure.message}`, attempt: record('failed') });
+      logger.warn({ id: row.id, attempts: attemptNo }, 'message failed after all attempts');
+      return;
+    }
+    const sameServerAgain = failure.kind === 'transient' && row.server_attempts + 1 < options.attemptsPerServer;
+    if (sameServerAgain) {
+      const delay = backoffDelay(row.server_attempts + 1, { baseMs: options.retryBaseMs, maxMs: options.retryMaxMs });
+      await outbox.reschedule(row, { at: new Date(Date.now() + delay), serverIndex: index, serverAttempts: row.server_attempts + 1, error: failure.message, attempt: record('retry') });
+      logger.info({ id: row.id, server: serverName, delayMs: delay, reason: failure.kind }, 'message deferred; retrying on the same server');
+      return;
+    }
+    // Next server in the route. Back at the primary after the last backup, wait first: everything just failed.
+    const nextIndex = (index + 1) % route.length;
+    const delay = nextIndex === 0 ? backoffDelay(Math.ceil(attemptNo / route.length), { baseMs: options.retryBaseMs, maxMs: options.retryMaxMs }) : 0;
+    await outbox.reschedule(row, { at: new Date(Date.now() + delay), serverIndex: nextIndex, serverAttempts: 0, error: failure.message, attempt: record('next_server') });
+    logger.warn({ id: row.id, server: serverName, next: route[nextIndex], reason: failure.kind }, 'server failed; trying the next server of the route');
+  }
+}
+
+function mailbox(m: Mailbox): { name: string; address: string } | string {
+  return m.name ? { name: m.name, address: m.address } : m.address;
+}
+
+function mailOptions(message: OutboxMessage, sender: SenderView, row: OutboxRow) {
+  return {
+    from: message.from ? mailbox(message.from) : sender.from,
+    to: message.to.map(mailbox),
+    cc: message.cc.map(mailbox),
+    bcc: message.bcc.map(mailbox),
+    ...(message.replyTo ? { replyTo: mailbox(message.replyTo) } : sender.replyTo ? { replyTo: sender.replyTo } : {}),
+    subject: message.subject,
+    ...(message.text !== undefined ? { text: message.text } : {}),
+    ...(message.html !== undefined ? { html: message.html } : {}),
+    attachments: message.attachments.map((a) => ({ filename: a.filename, content: a.content, encoding: 'base64', ...(a.contentType ? { contentType: a.contentType } : {}), ...(a.cid ? { cid: a.cid } : {}) })),
+    headers: message.headers,
+    messageId: row.message_id,
+    date: new Date(row.created_at),
+  };
+}

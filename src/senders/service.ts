@@ -1,0 +1,133 @@
+// Senders (outbound routes): a primary SMTP server, ordered backups, a default From and Reply-To; stored, validated, synced from mailgate.yaml.
+import type { Selectable } from 'kysely';
+import { z } from 'zod';
+import { ErrorCode, MailgateError } from '../errors.js';
+import type { ServerRepository } from '../servers/repository.js';
+import type { Store } from '../store/store.js';
+import type { SendersTable } from '../store/tables.js';
+import { parseAddress } from '../outbox/addresses.js';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export const senderInputSchema = z.strictObject({
+  name: z.string().regex(NAME, { error: 'expected 1-100 letters, digits, ".", "_" or "-" starting with a letter or digit' }),
+  primary: z.string().min(1, { error: 'expected the name of an SMTP server' }),
+  backups: z.array(z.string()).optional(),
+  from: z.string({ error: 'expected an address such as "Alarms <alarms@example.com>"' }),
+  replyTo: z.string().optional(),
+});
+export type SenderInput = z.infer<typeof senderInputSchema>;
+
+export interface SenderView {
+  name: string;
+  primary: string;
+  backups: string[];
+  from: string;
+  replyTo: string | undefined;
+  source: 'config' | 'api';
+  createdAt: string;
+  updatedAt: string;
+}
+
+type SenderRow = Selectable<SendersTable>;
+
+export class SenderService {
+  constructor(
+    private readonly store: Store,
+    private readonly servers: ServerRepository,
+  ) {}
+
+  async add(raw: unknown): Promise<SenderView> {
+    const input = await this.#validate(raw);
+    if (await this.#find(input.name)) throw new MailgateError(ErrorCode.ALREADY_EXISTS, `sender ${JSON.stringify(input.name)} exists already`);
+    await this.#save(input, 'api');
+    return this.show(input.name);
+  }
+
+  async update(name: string, patch: unknown): Promise<SenderView> {
+    const current = await this.show(name);
+    if (current.source === 'config') throw new MailgateError(ErrorCode.INPUT_INVALID, `sender ${name} is defined in the configuration file: change it there`);
+    const input = await this.#validate({ name, primary: current.primary, backups: current.backups, from: current.from, ...(current.replyTo ? { replyTo: current.replyTo } : {}), ...(patch as object) });
+    await this.#save(input, 'api');
+    return this.show(name);
+  }
+
+  async remove(name: string): Promise<void> {
+    const current = await this.show(name);
+    if (current.source === 'config') throw new MailgateError(ErrorCode.INPUT_INVALID, `sender ${name} is defined in the configuration file: remove it there`);
+    await this.store.db.deleteFrom('senders').where('name', '=', name).execute();
+  }
+
+  async list(): Promise<SenderView[]> {
+    return (await this.store.db.selectFrom('senders').selectAll().orderBy('name').execute()).map(viewOf);
+  }
+
+  async show(name: string): Promise<SenderView> {
+    const row = await this.#find(name);
+    if (!row) throw new MailgateError(ErrorCode.NOT_FOUND, `no sender named ${JSON.stringify(name)} (list them with \`mailgate sender list\`)`);
+    return viewOf(row);
+  }
+
+  async find(name: string): Promise<SenderView | undefined> {
+    const row = await this.#find(name);
+    return row ? viewOf(row) : undefined;
+  }
+
+  async syncFromConfig(senders: Readonly<Record<string, unknown>>): Promise<void> {
+    for (const [name, value] of Object.entries(senders)) await this.#save(await this.#validate({ ...(value as object), name }, `senders.${name}`), 'config');
+    for (const row of await this.store.db.selectFrom('senders').select(['name', 'source']).execute()) {
+      if (row.source === 'config' && !(row.name in senders)) await this.store.db.deleteFrom('senders').where('name', '=', row.name).execute();
+    }
+  }
+
+  async #find(name: string): Promise<SenderRow | undefined> {
+    return this.store.db.selectFrom('senders').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  async #validate(raw: unknown, prefix?: string): Promise<SenderInput> {
+    const at = (field: string) => [prefix, field].filter(Boolean).join('.');
+    const parsed = senderInputSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new MailgateError(ErrorCode.INPUT_INVALID, parsed.error.issues.map((i) => `${at(i.path.join('.')) || 'body'}: ${i.code === 'unrecognized_keys' ? `unknown field ${i.keys.join(', ')}` : i.message}`).join('; '));
+    }
+    const input = parsed.data;
+    const problems: string[] = [];
+    for (const [field, server] of [['primary', input.primary], ...(input.backups ?? []).map((b, i) => [`backups[${i}]`, b] as const)] as const) {
+      const row = await this.servers.find(server);
+      if (!row) problems.push(`${at(field)}: no server named ${JSON.stringify(server)} (add it first)`);
+      else if (row.protocol !== 'smtp') problems.push(`${at(field)}: server ${server} is ${row.protocol}, a sender needs smtp servers`);
+    }
+    if (new Set([input.primary, ...(input.backups ?? [])]).size !== 1 + (input.backups?.length ?? 0)) problems.push(`${at('backups')}: a server appears twice in the route`);
+    const from = parseAddress(input.from);
+    if (!from.ok) problems.push(`${at('from')}: ${from.problem}`);
+    if (input.replyTo !== undefined) {
+      const replyTo = parseAddress(input.replyTo);
+      if (!replyTo.ok) problems.push(`${at('replyTo')}: ${replyTo.problem}`);
+    }
+    if (problems.length > 0) throw new MailgateError(ErrorCode.INPUT_INVALID, problems.join('; '));
+    return input;
+  }
+
+  async #save(input: SenderInput, source: 'config' | 'api'): Promise<void> {
+    const at = new Date().toISOString();
+    const values = { name: input.name, primary_server: input.primary, backups: JSON.stringify(input.backups ?? []), from_address: input.from, reply_to: input.replyTo ?? null, source, updated_at: at };
+    await this.store.db
+      .insertInto('senders')
+      .values({ ...values, created_at: at })
+      .onConflict((oc) => oc.column('name').doUpdateSet(values))
+      .execute();
+  }
+}
+
+function viewOf(row: SenderRow): SenderView {
+  return {
+    name: row.name,
+    primary: row.primary_server,
+    backups: JSON.parse(row.backups) as string[],
+    from: row.from_address,
+    replyTo: row.reply_to ?? undefined,
+    source: row.source as 'config' | 'api',
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

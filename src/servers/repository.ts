@@ -1,0 +1,110 @@
+// Reads and writes mail servers in the store; a server password is sealed on the way in and opened only to connect.
+import type { Selectable } from 'kysely';
+import { ErrorCode, MailgateError } from '../errors.js';
+import type { Keyring } from '../secrets/keyring.js';
+import type { Store } from '../store/store.js';
+import type { ServersTable } from '../store/tables.js';
+import type { ResolvedServer, ServerAuth, ServerProtocol, ServerView, SecurityMode } from './model.js';
+
+export type ServerRow = Selectable<ServersTable>;
+
+const passwordContext = (name: string) => `server:${name}:password`;
+
+export interface ServerRecord {
+  name: string;
+  protocol: ServerProtocol;
+  host: string;
+  port: number;
+  security: SecurityMode;
+  username: string | undefined;
+  auth: ServerAuth | { type: 'password'; password: undefined };
+  tlsCa: string | undefined;
+  tlsRejectUnauthorized: boolean;
+  source: 'config' | 'api';
+}
+
+export class ServerRepository {
+  constructor(
+    private readonly store: Store,
+    private readonly keyring: Keyring,
+  ) {}
+
+  async find(name: string): Promise<ServerRow | undefined> {
+    return this.store.db.selectFrom('servers').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  async get(name: string): Promise<ServerRow> {
+    const row = await this.find(name);
+    if (!row) throw new MailgateError(ErrorCode.NOT_FOUND, `no server named ${JSON.stringify(name)} (list them with \`mailgate server list\`)`);
+    return row;
+  }
+
+  async list(): Promise<ServerRow[]> {
+    return this.store.db.selectFrom('servers').selectAll().orderBy('name').execute();
+  }
+
+  /** Inserts or replaces; a password left undefined keeps the stored one. */
+  async save(record: ServerRecord): Promise<void> {
+    const at = new Date().toISOString();
+    const password = record.auth.type === 'password' && record.auth.password !== undefined ? this.keyring.seal(record.auth.password, passwordContext(record.name)) : undefined;
+    const values = {
+      name: record.name,
+      protocol: record.protocol,
+      host: record.host,
+      port: record.port,
+      security: record.security,
+      username: record.username ?? null,
+      auth_type: record.auth.type,
+      credential: record.auth.type === 'oauth2' ? record.auth.credential : null,
+      tls_ca: record.tlsCa ?? null,
+      tls_reject_unauthorized: record.tlsRejectUnauthorized ? 1 : 0,
+      source: record.source,
+      updated_at: at,
+    };
+    await this.store.db
+      .insertInto('servers')
+      .values({ ...values, password: password ?? null, created_at: at })
+      .onConflict((oc) => oc.column('name').doUpdateSet(record.auth.type === 'password' && password === undefined ? values : { ...values, password: password ?? null }))
+      .execute();
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.store.db.deleteFrom('servers').where('name', '=', name).execute();
+  }
+
+  resolve(row: ServerRow): ResolvedServer {
+    let auth: ServerAuth;
+    if (row.auth_type === 'oauth2') auth = { type: 'oauth2', credential: row.credential ?? '' };
+    else if (row.auth_type === 'password') auth = { type: 'password', password: row.password ? this.keyring.open(row.password, passwordContext(row.name)) : '' };
+    else auth = { type: 'none' };
+    return {
+      name: row.name,
+      protocol: row.protocol as ServerProtocol,
+      host: row.host,
+      port: row.port,
+      security: row.security as SecurityMode,
+      username: row.username ?? undefined,
+      auth,
+      tlsCa: row.tls_ca ?? undefined,
+      tlsRejectUnauthorized: row.tls_reject_unauthorized === 1,
+    };
+  }
+
+  toView(row: ServerRow, warnings: ServerView['warnings']): ServerView {
+    return {
+      name: row.name,
+      protocol: row.protocol as ServerProtocol,
+      host: row.host,
+      port: row.port,
+      security: row.security as SecurityMode,
+      username: row.username ?? undefined,
+      auth: row.auth_type === 'oauth2' ? { type: 'oauth2', credential: row.credential ?? '' } : row.auth_type === 'password' ? { type: 'password', hasPassword: row.password !== null } : { type: 'none' },
+      tlsCa: row.tls_ca ?? undefined,
+      tlsRejectUnauthorized: row.tls_reject_unauthorized === 1,
+      source: row.source as 'config' | 'api',
+      warnings,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+}

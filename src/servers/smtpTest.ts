@@ -1,0 +1,596 @@
+// The SMTP server test: connect, TLS, EHLO, authenticate (an OAuth2 token refreshed once if refused), optionally
+// send, each step timed and, on failure, explained.
+//
+// It speaks the few SMTP commands itself over node:net/node:tls instead of using nodemailer's SMTPConnection, which
+// runs TCP, greeting, EHLO and STARTTLS as one connect() (no per-step timing), rewraps STARTTLS handshake errors as
+// new Error('Error initiating TLS - …') and so drops OpenSSL's err.code, and answers the XOAUTH2 error challenge
+// without keeping its JSON status: exactly the facts a diagnosis is made of. Sending mail stays nodemailer's job.
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
+import { ErrorCode, MailgateError, isMailgateError } from '../errors.js';
+import type { ResolvedServer } from './model.js';
+import { explainSmtpFailure, SmtpTestCode, type SmtpExplanation, type SmtpFailureFacts } from './smtpExplanations.js';
+
+export type ServerTestStepName = 'connect' | 'tls' | 'ehlo' | 'token' | 'auth' | 'send';
+
+export interface ServerTestStep {
+  name: ServerTestStepName;
+  ok: boolean;
+  ms: number;
+  /** What happened, from the server's replies; never a token or password. */
+  detail: string;
+  /** On failure: what it means and what to do. */
+  explanation?: SmtpExplanation;
+}
+
+export interface ServerTestReport {
+  server: string;
+  /** true when the server can be used as configured (an auth attempt that a refreshed token then fixed does not count against it). */
+  ok: boolean;
+  steps: ServerTestStep[];
+  totalMs: number;
+}
+
+export interface SmtpTestDeps {
+  /** TokenManager#getAccessToken fits. */
+  getAccessToken(credential: string, options?: { forceRefresh?: boolean }): Promise<{ accessToken: { reveal(): string }; expiresAt?: string | undefined }>;
+}
+
+export interface SmtpTestOptions {
+  /** Send a short test message to this address after authenticating. */
+  sendTo?: string;
+  /** From address of the test message (default: the server's username). */
+  from?: string;
+  /** Deadline of each network wait: connect, handshake, every reply (default 20 s). */
+  timeoutMs?: number;
+  /** Called as each step completes, so a UI can show them live. */
+  onStep?: (step: ServerTestStep) => void;
+}
+
+const DEFAULT_TIMEOUT_MS = 20_000;
+/** The implicit-TLS probe after a missing greeting only needs a ServerHello. */
+const TLS_PROBE_TIMEOUT_MS = 5_000;
+const MAX_LINE = 64 * 1024;
+// Strict enough to keep CR, LF and angle brackets out of MAIL FROM / RCPT TO and the headers.
+const ADDRESS = /^[^\s<>()[\]\\,;:@"]+@[^\s<>()[\]\\,;:@"]+$/;
+
+interface SmtpReply {
+  code: number;
+  /** RFC 3463 enhanced status code, e.g. "5.7.139". */
+  enhanced: string | undefined;
+  /** Text of each reply line, without the code. */
+  lines: string[];
+}
+
+const showReply = (r: SmtpReply) => `${r.code} ${r.lines.join(' / ')}`.trim();
+
+/** A failed step, with the facts the explanation is chosen by. */
+class StepFailure extends Error {
+  constructor(
+    message: string,
+    readonly facts: Partial<SmtpFailureFacts> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StepFailure';
+  }
+}
+
+const replyFailure = (what: string, reply: SmtpReply, facts: Partial<SmtpFailureFacts> = {}) =>
+  new StepFailure(`${what}: ${showReply(reply)}`, { responseCode: reply.code, ...(reply.enhanced ? { enhancedStatus: reply.enhanced } : {}), ...facts });
+
+/** Node's socket and TLS errors as facts: err.code, and OpenSSL's reason for errors that come without a code. */
+function socketFailure(err: unknown, where: string): StepFailure {
+  const e = err as NodeJS.ErrnoException & { reason?: unknown };
+  const facts: Partial<SmtpFailureFacts> = {};
+  if (typeof e?.code === 'string') facts.code = e.code;
+  if (typeof e?.reason === 'string') facts.tlsReason = e.reason;
+  else if (facts.code === undefined && typeof e?.message === 'string') facts.tlsReason = e.message;
+  return new StepFailure(`${where}: ${e?.message ?? String(err)}${facts.code ? ` (${facts.code})` : ''}`, facts, { cause: err });
+}
+
+/** Reads SMTP replies from a socket that can be swapped for its TLS upgrade, and writes command lines. */
+class SmtpWire {
+  #socket: net.Socket;
+  #buffer = '';
+  #lines: string[] = [];
+  #failure: StepFailure | undefined;
+  #wake: (() => void) | undefined;
+  readonly #onData = (chunk: Buffer) => {
+    this.#buffer += chunk.toString('latin1');
+    let eol: number;
+    while ((eol = this.#buffer.indexOf('\n')) >= 0) {
+      this.#lines.push(this.#buffer.slice(0, eol).replace(/\r$/, ''));
+      this.#buffer = this.#buffer.slice(eol + 1);
+    }
+    if (this.#buffer.length > MAX_LINE) this.#fail(new StepFailure('the server sent a line longer than 64 KiB', { code: SmtpTestCode.NOT_SMTP }));
+    this.#wake?.();
+  };
+  readonly #onError = (err: Error) => this.#fail(socketFailure(err, 'connection failed'));
+  readonly #onClose = () => this.#fail(new StepFailure('the server closed the connection', { code: SmtpTestCode.CONNECTION_CLOSED }));
+
+  constructor(
+    socket: net.Socket,
+    private readonly timeoutMs: number,
+  ) {
+    this.#socket = socket;
+    this.#attach();
+  }
+
+  get socket(): net.Socket {
+    return this.#socket;
+  }
+
+  send(line: string): void {
+    this.#socket.write(`${line}\r\n`);
+  }
+
+  /** One complete (possibly multi-line) reply, or a StepFailure: timeout, closed connection, or not SMTP at all. */
+  async read(timeoutCode: SmtpTestCode = SmtpTestCode.REPLY_TIMEOUT): Promise<SmtpReply> {
+    const deadline = Date.now() + this.timeoutMs;
+    const lines: string[] = [];
+    for (;;) {
+      const line = await this.#nextLine(deadline, timeoutCode);
+      const m = /^(\d{3})(?:([ -])(.*))?$/.exec(line);
+      if (!m) {
+        const shown = line.slice(0, 80).replace(/[^\x20-\x7e]/g, '.');
+        throw new StepFailure(`not an SMTP reply: "${shown}"`, { code: SmtpTestCode.NOT_SMTP });
+      }
+      lines.push(m[3] ?? '');
+      if (m[2] !== '-') return { code: Number(m[1]), enhanced: /^([245]\.\d{1,3}\.\d{1,3})(?:\s|$)/.exec(lines[0]!)?.[1], lines };
+    }
+  }
+
+  async command(line: string, timeoutCode?: SmtpTestCode): Promise<SmtpReply> {
+    this.send(line);
+    return this.read(timeoutCode);
+  }
+
+  /** Hands the socket to TLS (after a 220 to STARTTLS) and reads from the encrypted socket from then on. */
+  async upgrade(options: tls.ConnectionOptions): Promise<tls.TLSSocket> {
+    this.#detach();
+    // RFC 3207 §4.2: nothing sent before the handshake may be acted on after it
+    this.#buffer = '';
+    this.#lines = [];
+    const secure = await handshake({ ...options, socket: this.#socket }, this.timeoutMs);
+    this.#socket = secure;
+    this.#attach();
+    return secure;
+  }
+
+  /** QUIT politely (briefly), then close for sure. */
+  async close(): Promise<void> {
+    if (this.#failure === undefined && !this.#socket.destroyed) {
+      this.send('QUIT');
+      await Promise.race([this.read().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    }
+    this.#detach();
+    this.#socket.destroy();
+  }
+
+  #attach(): void {
+    this.#socket.on('data', this.#onData);
+    this.#socket.on('error', this.#onError);
+    this.#socket.on('close', this.#onClose);
+  }
+
+  #detach(): void {
+    this.#socket.off('data', this.#onData);
+    this.#socket.off('error', this.#onError);
+    this.#socket.off('close', this.#onClose);
+    // a late error on a detached socket must not become an uncaught exception
+    this.#socket.on('error', () => undefined);
+  }
+
+  #fail(failure: StepFailure): void {
+    this.#failure ??= failure;
+    this.#wake?.();
+  }
+
+  async #nextLine(deadline: number, timeoutCode: SmtpTestCode): Promise<string> {
+    for (;;) {
+      const line = this.#lines.shift();
+      if (line !== undefined) return line;
+      if (this.#failure) throw this.#failure;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const what = timeoutCode === SmtpTestCode.GREETING_TIMEOUT ? 'no SMTP greeting' : 'no reply';
+        throw new StepFailure(`${what} within ${this.timeoutMs} ms`, { code: timeoutCode });
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+}
+
+function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new StepFailure(`no connection to ${host}:${port} within ${timeoutMs} ms`, { code: SmtpTestCode.CONNECT_TIMEOUT }));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(socketFailure(err, `connecting to ${host}:${port}`));
+    });
+  });
+}
+
+function handshake(options: tls.ConnectionOptions, timeoutMs: number): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(options);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new StepFailure(`TLS handshake not finished within ${timeoutMs} ms`, { code: SmtpTestCode.TLS_TIMEOUT }));
+    }, timeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    // Stays registered: once settled, a later error is the wire's to report, and this one only keeps it handled.
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(socketFailure(err, 'TLS handshake failed'));
+    });
+  });
+}
+
+/** Whether the port completes a TLS handshake: tells "expects implicit TLS" from "silent server". Sends no credentials. */
+function speaksTls(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host, port, rejectUnauthorized: false, ...(net.isIP(host) ? {} : { servername: host }) });
+    const done = (result: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('secureConnect', () => done(true));
+    socket.on('error', () => done(false));
+  });
+}
+
+function tlsOptions(server: ResolvedServer): tls.ConnectionOptions {
+  return {
+    host: server.host,
+    ...(net.isIP(server.host) ? {} : { servername: server.host }),
+    // `ca` replaces the system CAs: the server's own CA is trusted in addition to them, not instead
+    ...(server.tlsCa ? { ca: [...tls.rootCertificates, server.tlsCa] } : {}),
+    rejectUnauthorized: server.tlsRejectUnauthorized,
+  };
+}
+
+function describeTls(socket: tls.TLSSocket, server: ResolvedServer): string {
+  const cert = socket.getPeerCertificate(true);
+  const name = (dict: tls.Certificate | undefined) => [dict?.CN, dict?.O].flat().find((v) => typeof v === 'string' && v !== '') ?? 'an unnamed subject';
+  const selfSigned = cert.issuerCertificate === undefined || cert.issuerCertificate.fingerprint256 === cert.fingerprint256;
+  const parts = [
+    `${socket.getProtocol() ?? 'TLS'} ${socket.getCipher().name}`,
+    `certificate for ${name(cert.subject)}${cert.subjectaltname ? ` (${cert.subjectaltname})` : ''} issued by ${name(cert.issuer)}${selfSigned ? ' (self-signed)' : ''}, valid until ${cert.valid_to}`,
+  ];
+  if (socket.authorized) parts.push(server.tlsCa ? "verified (trusting the server's tlsCa besides the system CAs)" : 'verified');
+  else {
+    parts.push(
+      `WARNING: certificate NOT verified (tlsRejectUnauthorized: false${socket.authorizationError ? `; verification fails with ${String(socket.authorizationError)}` : ''}): anyone on the path could impersonate the server and read the credentials`,
+    );
+  }
+  return parts.join(', ');
+}
+
+interface Capabilities {
+  starttls: boolean;
+  /** undefined: no AUTH extension at all. */
+  auth: string[] | undefined;
+  keywords: string[];
+}
+
+function capabilitiesOf(ehlo: SmtpReply): Capabilities {
+  const extensions = ehlo.lines.slice(1);
+  // "AUTH=…" is the pre-RFC 4954 spelling some servers still send next to "AUTH …"
+  const auth = extensions.filter((l) => /^AUTH[ =]/i.test(l)).flatMap((l) => l.slice(5).trim().toUpperCase().split(/\s+/).filter(Boolean));
+  const hasAuth = extensions.some((l) => /^AUTH([ =]|$)/i.test(l));
+  return {
+    starttls: extensions.some((l) => /^STARTTLS$/i.test(l.trim())),
+    auth: hasAuth ? [...new Set(auth)] : undefined,
+    keywords: extensions.map((l) => l.trim()).filter((l) => l !== '' && !/^AUTH[ =]/i.test(l)),
+  };
+}
+
+function describeCapabilities(caps: Capabilities): string {
+  const offers = [caps.auth ? `AUTH ${caps.auth.join(' ')}` : 'no AUTH', ...caps.keywords];
+  return `server offers ${offers.join(', ')}`;
+}
+
+const isLoopback = (address: string | undefined) =>
+  address !== undefined && (address === '::1' || /^(::ffff:)?127\./.test(address));
+
+/** RFC 5322 date-time in UTC ("Tue, 02 Jan 2024 10:00:00 +0000"). */
+const rfc5322Date = (d: Date) => d.toUTCString().replace(/GMT$/, '+0000');
+
+function testMessage(server: ResolvedServer, from: string, to: string): { raw: string; messageId: string } {
+  const messageId = `<${randomUUID()}@${from.split('@')[1]}>`;
+  const now = new Date();
+  const raw = [
+    `From: ${from}`,
+    `To: ${to}`,
+    'Subject: Mailgate test message',
+    `Date: ${rfc5322Date(now)}`,
+    `Message-ID: ${messageId}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=us-ascii',
+    'Content-Transfer-Encoding: 7bit',
+    // RFC 3834: keeps vacation responders from answering a test
+    'Auto-Submitted: auto-generated',
+    '',
+    `This message was sent by Mailgate to test the SMTP server "${server.name}" (${server.host}:${server.port}) at ${now.toISOString()}.`,
+    'It can be deleted.',
+  ];
+  // RFC 5321 §4.5.2: a line starting with "." gets a second one
+  return { raw: raw.map((l) => (l.startsWith('.') ? `.${l}` : l)).join('\r\n'), messageId };
+}
+
+/** A refused AUTH: the reply, and for XOAUTH2 the decoded JSON status of the error challenge. */
+class AuthRefused extends StepFailure {}
+
+async function authenticate(wire: SmtpWire, mechanism: 'XOAUTH2' | 'PLAIN' | 'LOGIN', user: string, secret: string): Promise<SmtpReply> {
+  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+  const refused = (reply: SmtpReply, facts: Partial<SmtpFailureFacts> = {}, extra = '') =>
+    new AuthRefused(`${mechanism} as ${user}: ${showReply(reply)}${extra}`, {
+      responseCode: reply.code,
+      ...(reply.enhanced ? { enhancedStatus: reply.enhanced } : {}),
+      mechanism,
+      ...facts,
+    });
+  if (mechanism === 'XOAUTH2') {
+    // https://developers.google.com/gmail/imap/xoauth2-protocol ; the token is sent once and never kept
+    let reply = await wire.command(`AUTH XOAUTH2 ${b64(`user=${user}\x01auth=Bearer ${secret}\x01\x01`)}`);
+    if (reply.code === 334) {
+      // The error challenge: base64 JSON like {"status":"401","schemes":"bearer","scope":"…"}. The client must
+      // answer with an empty line before the server sends its final reply (RFC 7628 §3.2.3).
+      const json = Buffer.from(reply.lines.join(''), 'base64').toString('utf8').replace(/[^\x20-\x7e]/g, '');
+      wire.send('');
+      reply = await wire.read();
+      let status: { status?: unknown; scope?: unknown } = {};
+      try {
+        status = JSON.parse(json) as typeof status;
+      } catch {
+        // not JSON: shown as sent, explained by the final reply alone
+      }
+      if (reply.code === 235) return reply;
+      throw refused(
+        reply,
+        {
+          ...(typeof status.status === 'string' ? { xoauth2Status: status.status } : {}),
+          ...(typeof status.scope === 'string' ? { xoauth2Scope: status.scope } : {}),
+        },
+        ` (XOAUTH2 status ${json})`,
+      );
+    }
+    if (reply.code !== 235) throw refused(reply);
+    return reply;
+  }
+  if (mechanism === 'PLAIN') {
+    const response = b64(`\0${user}\0${secret}`);
+    let reply = await wire.command(`AUTH PLAIN ${response}`);
+    // a server that does not take an initial response asks for it with an empty 334 (RFC 4954 §4)
+    if (reply.code === 334) reply = await wire.command(response);
+    if (reply.code !== 235) throw refused(reply);
+    return reply;
+  }
+  let reply = await wire.command('AUTH LOGIN');
+  if (reply.code === 334) reply = await wire.command(b64(user));
+  if (reply.code === 334) reply = await wire.command(b64(secret));
+  if (reply.code !== 235) throw refused(reply);
+  return reply;
+}
+
+/** Ends the test at a failed step; the step is recorded already. */
+const STOP = Symbol('stop');
+
+/**
+ * Tests an SMTP server as configured: the steps a message would take, each timed and explained on failure.
+ * Network and server failures are reported as failed steps, never thrown; only a server that is not SMTP, or an
+ * invalid `sendTo`/`from`, throws (INPUT_INVALID).
+ */
+export async function testSmtpServer(server: ResolvedServer, deps: SmtpTestDeps, options: SmtpTestOptions = {}): Promise<ServerTestReport> {
+  if (server.protocol !== 'smtp') {
+    throw new MailgateError(ErrorCode.INPUT_INVALID, `server ${server.name} is ${server.protocol}, not smtp: only SMTP servers can be tested this way`);
+  }
+  for (const [field, value] of [['sendTo', options.sendTo], ['from', options.from]] as const) {
+    if (value !== undefined && !ADDRESS.test(value)) {
+      throw new MailgateError(ErrorCode.INPUT_INVALID, `${field}: expected an email address like name@example.com`, { details: { field } });
+    }
+  }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const credential = server.auth.type === 'oauth2' ? server.auth.credential : undefined;
+  const baseFacts: SmtpFailureFacts = {
+    host: server.host,
+    port: server.port,
+    security: server.security,
+    ...(server.username ? { username: server.username } : {}),
+    ...(credential ? { credential } : {}),
+  };
+  const started = performance.now();
+  const steps: ServerTestStep[] = [];
+
+  const record = (step: ServerTestStep) => {
+    steps.push(step);
+    try {
+      options.onStep?.(step);
+    } catch {
+      // an observer that throws (a closed stream) must not abort the test or leak the socket
+    }
+  };
+
+  /** Runs one step; records it; on failure returns the failure instead of throwing. */
+  const attempt = async <T>(name: ServerTestStepName, run: () => Promise<{ detail: string; value: T }>): Promise<{ ok: true; value: T } | { ok: false; failure: StepFailure }> => {
+    const t0 = performance.now();
+    try {
+      const { detail, value } = await run();
+      record({ name, ok: true, ms: Math.round(performance.now() - t0), detail });
+      return { ok: true, value };
+    } catch (err) {
+      const failure =
+        err instanceof StepFailure
+          ? err
+          : isMailgateError(err)
+            ? new StepFailure(err.message, { code: err.code }, { cause: err })
+            : socketFailure(err, 'unexpected failure');
+      record({ name, ok: false, ms: Math.round(performance.now() - t0), detail: failure.message, explanation: explainSmtpFailure({ ...baseFacts, ...failure.facts }) });
+      return { ok: false, failure };
+    }
+  };
+  const must = async <T>(name: ServerTestStepName, run: () => Promise<{ detail: string; value: T }>): Promise<T> => {
+    const result = await attempt(name, run);
+    if (!result.ok) throw STOP;
+    return result.value;
+  };
+
+  let wire: SmtpWire | undefined;
+  let ok = false;
+  try {
+    const socket = await must('connect', async () => {
+      const s = await connectTcp(server.host, server.port, timeoutMs);
+      let detail = `connected to ${server.host}:${server.port}${s.remoteAddress && s.remoteAddress !== server.host ? ` (${s.remoteAddress})` : ''}`;
+      if (server.security === 'none') {
+        detail += isLoopback(s.remoteAddress)
+          ? ', security: none (plaintext, acceptable on loopback only)'
+          : ', security: none: credentials and mail would travel in clear; use starttls or tls';
+      }
+      return { detail, value: s };
+    });
+    wire = new SmtpWire(socket, timeoutMs);
+    const active = wire;
+
+    const hello = async (label: string, greet: boolean) => {
+      let greeting = '';
+      if (greet) {
+        const reply = await active.read(SmtpTestCode.GREETING_TIMEOUT).catch(async (err: unknown) => {
+          if (err instanceof StepFailure && err.facts.code === SmtpTestCode.GREETING_TIMEOUT && server.security !== 'tls') {
+            const tlsPort = await speaksTls(server.host, server.port, Math.min(timeoutMs, TLS_PROBE_TIMEOUT_MS));
+            if (tlsPort) throw new StepFailure(`${err.message}; a TLS handshake on the same port succeeded`, { ...err.facts, peerSpeaksTls: true });
+          }
+          throw err;
+        });
+        if (reply.code !== 220) throw replyFailure('greeting', reply);
+        greeting = `greeting ${showReply(reply)}; `;
+      }
+      const local = active.socket.localAddress;
+      // RFC 5321 §4.1.4: without a resolvable FQDN, the client identifies itself by an address literal
+      const name = local === undefined ? 'localhost' : net.isIPv6(local) ? `[IPv6:${local}]` : `[${local}]`;
+      const reply = await active.command(`EHLO ${name}`);
+      if (reply.code !== 250) throw replyFailure(`EHLO ${label}`.trim(), reply);
+      const caps = capabilitiesOf(reply);
+      let detail = `${greeting}EHLO ${label}${label ? ' ' : ''}${reply.code} ${reply.lines[0] ?? ''}; ${describeCapabilities(caps)}`.replace(/ {2,}/g, ' ');
+      if (server.security === 'none' && caps.starttls) detail += '; STARTTLS is offered: security: starttls would protect the credentials';
+      return { detail, value: caps };
+    };
+
+    let caps: Capabilities;
+    if (server.security === 'tls') {
+      await must('tls', async () => {
+        const s = await active.upgrade(tlsOptions(server));
+        return { detail: describeTls(s, server), value: s };
+      });
+      caps = await must('ehlo', () => hello('', true));
+    } else if (server.security === 'starttls') {
+      const plain = await must('ehlo', () => hello('', true));
+      await must('tls', async () => {
+        if (!plain.starttls) throw new StepFailure('the server does not offer STARTTLS', { code: SmtpTestCode.STARTTLS_NOT_OFFERED });
+        const reply = await active.command('STARTTLS');
+        if (reply.code !== 220) throw replyFailure('STARTTLS', reply);
+        const s = await active.upgrade(tlsOptions(server));
+        return { detail: `STARTTLS ${showReply(reply)}; ${describeTls(s, server)}`, value: s };
+      });
+      // RFC 3207 §4.2: what the server offered before TLS no longer counts; AUTH often appears only now
+      caps = await must('ehlo', () => hello('after STARTTLS', false));
+    } else {
+      caps = await must('ehlo', () => hello('', true));
+    }
+
+    if (server.auth.type !== 'none') {
+      const user = server.username;
+      const auth = server.auth;
+      const mechanism: 'XOAUTH2' | 'PLAIN' | 'LOGIN' =
+        auth.type === 'oauth2' ? 'XOAUTH2' : caps.auth?.includes('PLAIN') || !caps.auth?.includes('LOGIN') ? 'PLAIN' : 'LOGIN';
+      // What can be known before a token is fetched fails the auth step at once.
+      const precondition = (): StepFailure | undefined => {
+        if (!user) return new StepFailure('no username configured', { code: SmtpTestCode.USERNAME_MISSING });
+        if (auth.type === 'password' && !auth.password) return new StepFailure('no password stored', { code: SmtpTestCode.PASSWORD_MISSING });
+        if (caps.auth === undefined) return new StepFailure('the server offers no AUTH on this connection', { code: SmtpTestCode.AUTH_NOT_OFFERED });
+        if (!caps.auth.includes(mechanism)) {
+          return new StepFailure(`the server offers AUTH ${caps.auth.join(' ')}, not ${auth.type === 'oauth2' ? 'XOAUTH2' : 'PLAIN or LOGIN'}`, { code: SmtpTestCode.MECHANISM_NOT_OFFERED, mechanism });
+        }
+        return undefined;
+      };
+      const problem = precondition();
+      if (problem) {
+        await must('auth', () => Promise.reject(problem));
+      } else if (auth.type === 'password') {
+        await must('auth', async () => {
+          const reply = await authenticate(active, mechanism, user!, auth.password);
+          return { detail: `${mechanism} as ${user}: ${showReply(reply)}`, value: reply };
+        });
+      } else {
+        const fetchToken = (forceRefresh: boolean) =>
+          must('token', async () => {
+            const token = await deps.getAccessToken(auth.credential, forceRefresh ? { forceRefresh: true } : {});
+            return {
+              detail: `${forceRefresh ? 'refreshed access token' : 'access token'} of credential ${auth.credential}${token.expiresAt ? `, expires ${token.expiresAt}` : ''}`,
+              value: token.accessToken,
+            };
+          });
+        const tryAuth = async (token: { reveal(): string }, label: string) =>
+          attempt('auth', async () => {
+            const reply = await authenticate(active, 'XOAUTH2', user!, token.reveal());
+            return { detail: `XOAUTH2 as ${user}${label}: ${showReply(reply)}`, value: reply };
+          });
+        const first = await tryAuth(await fetchToken(false), '');
+        if (!first.ok) {
+          // A token can be refused while Mailgate still thinks it valid (revoked, or issued before a scope
+          // change): one forced refresh tells that apart from a configuration the provider refuses.
+          if (!(first.failure instanceof AuthRefused)) throw STOP;
+          const second = await tryAuth(await fetchToken(true), ' (refreshed token, second attempt)');
+          if (!second.ok) throw STOP;
+        }
+      }
+    }
+
+    if (options.sendTo !== undefined) {
+      const to = options.sendTo;
+      await must('send', async () => {
+        const from = options.from ?? server.username;
+        if (!from || !ADDRESS.test(from)) throw new StepFailure('no From address', { code: SmtpTestCode.FROM_MISSING });
+        const { raw, messageId } = testMessage(server, from, to);
+        const mail = await active.command(`MAIL FROM:<${from}>`);
+        if (mail.code !== 250) throw replyFailure(`MAIL FROM:<${from}>`, mail);
+        const rcpt = await active.command(`RCPT TO:<${to}>`);
+        if (rcpt.code !== 250 && rcpt.code !== 251) throw replyFailure(`RCPT TO:<${to}>`, rcpt);
+        const data = await active.command('DATA');
+        if (data.code !== 354) throw replyFailure('DATA', data);
+        const done = await active.command(`${raw}\r\n.`);
+        if (done.code !== 250) throw replyFailure('message', done);
+        return { detail: `from ${from} to ${to}: ${showReply(done)}, Message-ID ${messageId}`, value: done };
+      });
+    }
+    ok = true;
+  } catch (err) {
+    if (err !== STOP) throw err;
+  } finally {
+    await wire?.close();
+  }
+  return { server: server.name, ok, steps, totalMs: Math.round(performance.now() - started) };
+}
