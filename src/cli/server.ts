@@ -1,0 +1,242 @@
+// `mailgate server …`, `mailgate sender …` and `mailgate send`: thin shells over the same services the API uses.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { ErrorCode, MailgateError } from '../errors.js';
+import type { ServerView } from '../servers/model.js';
+import { withServices, type ConfigOption } from './context.js';
+import { collect, collectWhole, CONFIG_OPTION_HELP, printLine, table, type Print } from './format.js';
+
+interface ServerAddOptions extends ConfigOption {
+  protocol: string;
+  host: string;
+  port: string;
+  security: string;
+  username?: string;
+  credential?: string;
+  passwordEnv?: string;
+  passwordFile?: string;
+  tlsCaFile?: string;
+  insecure?: boolean;
+  json?: boolean;
+}
+
+export function registerServerCommands(program: Command, print: Print = printLine): void {
+  const server = program.command('server').description('SMTP, IMAP and POP3 servers Mailgate talks to');
+
+  server
+    .command('add')
+    .description('add a server; a password comes from --password-env, --password-file or standard input, never an argument')
+    .argument('<name>')
+    .requiredOption('--protocol <protocol>', 'smtp | imap | pop3')
+    .requiredOption('--host <host>', 'e.g. smtp.office365.com')
+    .requiredOption('--port <port>', 'e.g. 587')
+    .requiredOption('--security <mode>', 'tls (implicit, 465/993/995) | starttls (587/143/110) | none')
+    .option('--username <address>', 'the mailbox to log in as')
+    .option('--credential <name>', 'authenticate with this OAuth2 credential (XOAUTH2)')
+    .option('--password-env <var>', 'password authentication, the password from this environment variable')
+    .option('--password-file <file>', 'password authentication, the password from this file')
+    .option('--tls-ca-file <file>', 'PEM of a CA to trust besides the system ones')
+    .option('--insecure', 'accept any TLS certificate (tests only)')
+    .option('--json', 'print JSON')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action(async (name: string, options: ServerAddOptions) => {
+      const password = await readPassword(options);
+      const auth = options.credential ? { type: 'oauth2', credential: options.credential } : password !== undefined ? { type: 'password', password } : { type: 'none' };
+      const input = {
+        name,
+        protocol: options.protocol,
+        host: options.host,
+        port: options.port,
+        security: options.security,
+        ...(options.username ? { username: options.username } : {}),
+        auth,
+        ...(options.tlsCaFile ? { tlsCa: readFile(options.tlsCaFile, '--tls-ca-file') } : {}),
+        ...(options.insecure ? { tlsRejectUnauthorized: false } : {}),
+      };
+      await withServices(options, async (services) => {
+        const view = await services.servers.add(input);
+        if (options.json) return print(JSON.stringify(view, null, 2));
+        print(`added ${view.protocol} server ${view.name} (${view.host}:${view.port}, ${view.security}, ${describeAuth(view)})`);
+        for (const w of view.warnings) print(`warning: ${w.message}`);
+      });
+    });
+
+  server
+    .command('list')
+    .option('--json', 'print JSON')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((options: ConfigOption & { json?: boolean }) =>
+      withServices(options, async (services) => {
+        const all = await services.servers.list();
+        if (options.json) return print(JSON.stringify(all, null, 2));
+        if (all.length === 0) return print('no servers (add one with `mailgate server add` or in mailgate.yaml)');
+        for (const line of table([['NAME', 'PROTOCOL', 'ADDRESS', 'SECURITY', 'AUTH', 'SOURCE', 'WARNINGS'], ...all.map((v) => [v.name, v.protocol, `${v.host}:${v.port}`, v.security, describeAuth(v), v.source, String(v.warnings.length || '')])])) print(line);
+      }),
+    );
+
+  server
+    .command('show')
+    .argument('<name>')
+    .option('--json', 'print JSON')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((name: string, options: ConfigOption & { json?: boolean }) =>
+      withServices(options, async (services) => {
+        const view = await services.servers.show(name);
+        if (options.json) return print(JSON.stringify(view, null, 2));
+        print(`${view.name}: ${view.protocol} ${view.host}:${view.port} ${view.security}, user ${view.username ?? '-'}, ${describeAuth(view)} (from ${view.source})`);
+        for (const w of view.warnings) print(`warning: ${w.message}`);
+      }),
+    );
+
+  server
+    .command('remove')
+    .argument('<name>')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((name: string, options: ConfigOption) =>
+      withServices(options, async (services) => {
+        await services.servers.remove(name);
+        print(`removed server ${name}`);
+      }),
+    );
+
+  const sender = program.command('sender').description('outbound routes: a primary SMTP server, ordered backups, a default From');
+  sender
+    .command('add')
+    .argument('<name>')
+    .requiredOption('--primary <server>', 'the SMTP server tried first')
+    .option('--backup <server>', 'a backup SMTP server, in order (repeatable)', collect)
+    .requiredOption('--from <address>', 'default From, e.g. "Alarms <alarms@example.com>"')
+    .option('--reply-to <address>', 'default Reply-To (e.g. a person instead of the alerts mailbox)')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((name: string, options: ConfigOption & { primary: string; backup?: string[]; from: string; replyTo?: string }) =>
+      withServices(options, async (services) => {
+        const view = await services.senders.add({ name, primary: options.primary, backups: options.backup ?? [], from: options.from, ...(options.replyTo ? { replyTo: options.replyTo } : {}) });
+        print(`added sender ${view.name}: ${[view.primary, ...view.backups].join(' → ')}, From ${view.from}`);
+      }),
+    );
+  sender
+    .command('list')
+    .option('--json', 'print JSON')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((options: ConfigOption & { json?: boolean }) =>
+      withServices(options, async (services) => {
+        const all = await services.senders.list();
+        if (options.json) return print(JSON.stringify(all, null, 2));
+        if (all.length === 0) return print('no senders (add one with `mailgate sender add`)');
+        for (const line of table([['NAME', 'ROUTE', 'FROM', 'REPLY-TO'], ...all.map((v) => [v.name, [v.primary, ...v.backups].join(' → '), v.from, v.replyTo ?? ''])])) print(line);
+      }),
+    );
+  sender
+    .command('remove')
+    .argument('<name>')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((name: string, options: ConfigOption) =>
+      withServices(options, async (services) => {
+        await services.senders.remove(name);
+        print(`removed sender ${name}`);
+      }),
+    );
+
+  program
+    .command('send')
+    .description('put a message into the outbox; a running `mailgate serve` delivers it (use --wait to follow it)')
+    .requiredOption('--sender <name>', 'the sender (route) to use')
+    .requiredOption('--to <address>', 'recipient (repeatable, or comma-separated)', collectWhole, [] as string[])
+    .option('--cc <address>', 'carbon copy (repeatable)', collectWhole, [] as string[])
+    .option('--bcc <address>', 'blind carbon copy (repeatable)', collectWhole, [] as string[])
+    .option('--from <address>', 'another From than the sender\'s (needs Send As rights at the provider)')
+    .option('--reply-to <address>', 'Reply-To')
+    .requiredOption('--subject <text>', 'subject')
+    .option('--text <text>', 'plain-text body')
+    .option('--text-file <file>', 'plain-text body from a file (- for standard input)')
+    .option('--html-file <file>', 'HTML body from a file')
+    .option('--attach <file>', 'attach a file (repeatable)', collectWhole, [] as string[])
+    .option('--header <name=value>', 'an extra header (repeatable)', collectWhole, [] as string[])
+    .option('--idempotency-key <key>', 'the same key twice sends once')
+    .option('--wait [seconds]', 'wait until the message is sent or failed (default 60 s)')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action(async (options: SendOptions) => {
+      const body = {
+        sender: options.sender,
+        to: options.to,
+        ...(options.cc.length ? { cc: options.cc } : {}),
+        ...(options.bcc.length ? { bcc: options.bcc } : {}),
+        ...(options.from ? { from: options.from } : {}),
+        ...(options.replyTo ? { replyTo: options.replyTo } : {}),
+        subject: options.subject,
+        ...(options.text !== undefined ? { text: options.text } : options.textFile ? { text: options.textFile === '-' ? fs.readFileSync(0, 'utf8') : readFile(options.textFile, '--text-file') } : {}),
+        ...(options.htmlFile ? { html: readFile(options.htmlFile, '--html-file') } : {}),
+        ...(options.attach.length ? { attachments: options.attach.map((file) => ({ filename: path.basename(file), content: readFileBuffer(file, '--attach').toString('base64') })) } : {}),
+        ...(options.header.length ? { headers: Object.fromEntries(options.header.map(splitPair)) } : {}),
+        ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+      };
+      await withServices(options, async (services) => {
+        const { view, created } = await services.messages.accept(body);
+        print(`${created ? 'queued' : 'already accepted (same idempotency key)'}: ${view.id} ${view.messageId}`);
+        if (options.wait === undefined) return;
+        const deadline = Date.now() + (options.wait === true ? 60 : Number(options.wait)) * 1000;
+        for (;;) {
+          const now = await services.messages.show(view.id);
+          if (now.status === 'sent') return print(`sent via ${now.server}: ${now.response ?? ''}`);
+          if (now.status === 'failed') throw new MailgateError(ErrorCode.INPUT_INVALID, `message ${view.id} failed: ${now.lastError ?? 'unknown error'}`);
+          if (Date.now() > deadline) throw new MailgateError(ErrorCode.INPUT_INVALID, `message ${view.id} is still ${now.status} (attempts ${now.attempts}${now.lastError ? `, last error: ${now.lastError}` : ''}); is \`mailgate serve\` running?`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      });
+    });
+}
+
+interface SendOptions extends ConfigOption {
+  sender: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  from?: string;
+  replyTo?: string;
+  subject: string;
+  text?: string;
+  textFile?: string;
+  htmlFile?: string;
+  attach: string[];
+  header: string[];
+  idempotencyKey?: string;
+  wait?: string | true;
+}
+
+function describeAuth(view: ServerView): string {
+  return view.auth.type === 'oauth2' ? `oauth2 ${view.auth.credential}` : view.auth.type === 'password' ? `password${view.auth.hasPassword ? '' : ' (none set)'}` : 'no auth';
+}
+
+function splitPair(pair: string): [string, string] {
+  const i = pair.indexOf('=');
+  if (i <= 0) throw new MailgateError(ErrorCode.INPUT_INVALID, `--header: expected NAME=VALUE, got ${JSON.stringify(pair)}`);
+  return [pair.slice(0, i), pair.slice(i + 1)];
+}
+
+function readFileBuffer(file: string, option: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (cause) {
+    throw new MailgateError(ErrorCode.INPUT_INVALID, `${option}: cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause });
+  }
+}
+
+function readFile(file: string, option: string): string {
+  return readFileBuffer(file, option).toString('utf8');
+}
+
+async function readPassword(options: ServerAddOptions): Promise<string | undefined> {
+  if (options.passwordEnv) {
+    const value = process.env[options.passwordEnv];
+    if (!value) throw new MailgateError(ErrorCode.INPUT_INVALID, `--password-env: the environment variable ${options.passwordEnv} is empty or unset`);
+    return value;
+  }
+  if (options.passwordFile) return readFile(options.passwordFile, '--password-file').replace(/\r?\n$/, '');
+  if (!options.credential && !process.stdin.isTTY) {
+    let text = '';
+    for await (const chunk of process.stdin) text += chunk;
+    return text.replace(/\r?\n$/, '') || undefined;
+  }
+  return undefined;
+}
