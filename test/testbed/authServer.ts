@@ -4,11 +4,13 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { KoaContext } from 'oidc-provider';
+import { generateTestCertificate, type TestCertificate } from './auth/certificates.js';
 import { interactionHandler } from './auth/interaction.js';
 import { GOOGLE_PATHS, layoutMiddleware, microsoftPath, recordOidcError, type RecordedOidcError } from './auth/layouts.js';
 import { loadOidcProvider } from './auth/loadProvider.js';
 import { MapStore, type ClientAuthMethod } from './auth/mapStore.js';
-import { buildProviderConfiguration, GOOGLE_MAIL_SCOPE, MICROSOFT_SCOPES } from './auth/providerConfig.js';
+import { buildProviderConfiguration, GOOGLE_MAIL_SCOPE, MAIL_RESOURCE, MAIL_SCOPES, MICROSOFT_SCOPES } from './auth/providerConfig.js';
+import { JWT_BEARER_GRANT, jwtBearerGrant, ServiceAccounts, UNKNOWN_SERVICE_ACCOUNT_CLIENT } from './auth/serviceAccounts.js';
 import { TEST_USERS } from './auth/users.js';
 import { TestbedError, TestbedErrorCode } from './errors.js';
 import { getFreePort } from './ports.js';
@@ -18,6 +20,8 @@ export type { ClientAuthMethod } from './auth/mapStore.js';
 export type { TestUser } from './auth/users.js';
 export { GOOGLE_MAIL_SCOPE, MAIL_RESOURCE, MICROSOFT_SCOPES } from './auth/providerConfig.js';
 export { TEST_USERS } from './auth/users.js';
+export { generateTestCertificate, type TestCertificate } from './auth/certificates.js';
+export { JWT_BEARER_GRANT } from './auth/serviceAccounts.js';
 
 /** A fixed, GUID-shaped test tenant: Entra ID paths are `/{tenant}/oauth2/v2.0/…`. */
 export const TEST_TENANT_ID = '9c0e5b1a-7f3d-4c2e-8a61-2d4b3f5e6a70';
@@ -51,6 +55,35 @@ export interface TestClient {
   clientId: string;
   clientSecret: string;
   redirectUri: string;
+}
+
+export interface ServiceAccountRegistration {
+  /** Default `mailgate-<n>@mailgate-testbed.iam.gserviceaccount.com`. */
+  clientEmail?: string;
+  /** Scopes the Workspace admin allowed for it under domain-wide delegation (default: the Gmail scope). */
+  delegatedScopes?: string[];
+  /** Access-token lifetime in seconds for this service account's tokens. */
+  accessTokenTtl?: number;
+}
+
+export interface TestServiceAccount {
+  /** The key file as Google ships it; `token_uri` is the Google layout's token URL. */
+  keyJson: string;
+  clientEmail: string;
+  /** The numeric client id (`client_id` in the key file, the `client_id` tokens introspect with). */
+  clientId: string;
+}
+
+export interface CertificateClientRegistration {
+  clientId: string;
+  /** Default: client_credentials only (an app-only registration). */
+  grantTypes?: string[];
+  accessTokenTtl?: number;
+  clientName?: string;
+}
+
+export interface TestCertificateClient extends TestCertificate {
+  clientId: string;
 }
 
 /** What Dovecot's oauth2 passdb needs; spread it into startMailServer(). */
@@ -94,6 +127,16 @@ export interface AuthServer {
   /** Registered at start: confidential, redirect URI never contacted. Used by obtainTokens(). */
   testClient: TestClient;
   addClient(registration: TestClientRegistration): TestClient;
+  /**
+   * A Google service account with domain-wide delegation: the Google token URL then accepts its RFC 7523 jwt-bearer
+   * assertions (sub = a test user's email) and issues access tokens for that user, without refresh tokens.
+   */
+  addServiceAccount(registration?: ServiceAccountRegistration): Promise<TestServiceAccount>;
+  /**
+   * An app registration that authenticates with a certificate (private_key_jwt, key found by the header's x5t), as on
+   * Entra ID. Answers AADSTS700027 on the Microsoft layout for an assertion the certificate does not verify.
+   */
+  addCertificateClient(registration: CertificateClientRegistration): Promise<TestCertificateClient>;
   /** Client secret rotation: the old secret stops working at once. */
   setClientSecret(clientId: string, secret: string): void;
   /** The secret stays the same but has expired (Entra ID answers AADSTS7000222). */
@@ -141,6 +184,7 @@ async function startOnPort(port: number, options: AuthServerOptions & { accessTo
 
   const store = new MapStore(() => Provider.ctx);
   const accessTokenTtlByClient = new Map<string, number>();
+  const serviceAccounts = new ServiceAccounts();
   const provider = new Provider(
     issuer,
     buildProviderConfiguration({
@@ -151,7 +195,21 @@ async function startOnPort(port: number, options: AuthServerOptions & { accessTo
       throwInvalidTarget: () => {
         throw new errors.InvalidTarget();
       },
+      throwInvalidClientAuth: (detail) => {
+        throw new errors.InvalidClientAuth(detail);
+      },
     }),
+  );
+  provider.registerGrantType(
+    JWT_BEARER_GRANT,
+    jwtBearerGrant({
+      provider,
+      accounts: serviceAccounts,
+      audience: issuer + GOOGLE_PATHS.token,
+      resourceServer: { identifier: MAIL_RESOURCE, scope: MAIL_SCOPES.join(' ') },
+      refuse: (error, description) => new errors.CustomOIDCProviderError(error, description),
+    }),
+    ['assertion', 'scope'],
   );
 
   for (const event of ['grant.error', 'introspection.error', 'revocation.error', 'device_authorization.error', 'authorization.error', 'server_error']) {
@@ -162,7 +220,7 @@ async function startOnPort(port: number, options: AuthServerOptions & { accessTo
     await next();
     const err = ctx.state.oidcError as RecordedOidcError | undefined;
     const routed = asked.endsWith(` ${ctx.path}`) ? '' : ` (as ${ctx.path})`;
-    log(`${asked}${routed} -> ${ctx.status}${err ? ` ${err.error ?? err.message}: ${err.error_detail ?? ''}` : ''}`);
+    log(`${asked}${routed} -> ${ctx.status}${err ? ` ${err.error ?? err.message}: ${err.error_detail ?? err.error_description ?? ''}` : ''}`);
   });
   provider.use(
     layoutMiddleware({
@@ -173,6 +231,7 @@ async function startOnPort(port: number, options: AuthServerOptions & { accessTo
         store.revokeGrant(found.grantId);
         return true;
       },
+      jwtBearerClientId: (assertion) => serviceAccounts.clientIdForAssertion(assertion),
     }),
   );
 
@@ -220,6 +279,44 @@ async function startOnPort(port: number, options: AuthServerOptions & { accessTo
     clientSecret: introspection.introspectionClientSecret,
     grantTypes: [],
   });
+  const addNoneClient = (clientId: string, grantTypes: string[]) =>
+    store.clients.set(clientId, {
+      authMethod: 'none',
+      metadata: { client_id: clientId, client_name: clientId, redirect_uris: [], grant_types: grantTypes, response_types: [] },
+    });
+  addNoneClient(UNKNOWN_SERVICE_ACCOUNT_CLIENT, [JWT_BEARER_GRANT]);
+  let serviceAccountCount = 0;
+
+  const addServiceAccount = async (registration: ServiceAccountRegistration = {}): Promise<TestServiceAccount> => {
+    const { account, keyJson } = await serviceAccounts.create({
+      clientEmail: registration.clientEmail ?? `mailgate-${++serviceAccountCount}@mailgate-testbed.iam.gserviceaccount.com`,
+      delegatedScopes: registration.delegatedScopes ?? [GOOGLE_MAIL_SCOPE],
+      tokenUri: issuer + GOOGLE_PATHS.token,
+      authUri: issuer + GOOGLE_PATHS.authorize,
+    });
+    addNoneClient(account.clientId, [JWT_BEARER_GRANT]);
+    if (registration.accessTokenTtl !== undefined) accessTokenTtlByClient.set(account.clientId, registration.accessTokenTtl);
+    return { keyJson, clientEmail: account.clientEmail, clientId: account.clientId };
+  };
+
+  const addCertificateClient = async (registration: CertificateClientRegistration): Promise<TestCertificateClient> => {
+    const certificate = await generateTestCertificate({ commonName: registration.clientId });
+    const grantTypes = registration.grantTypes ?? ['client_credentials'];
+    store.clients.set(registration.clientId, {
+      authMethod: 'private_key_jwt',
+      metadata: {
+        client_id: registration.clientId,
+        client_name: registration.clientName ?? registration.clientId,
+        redirect_uris: [],
+        grant_types: grantTypes,
+        response_types: [],
+        jwks: { keys: [certificate.publicJwk] },
+      },
+    });
+    if (registration.accessTokenTtl !== undefined) accessTokenTtlByClient.set(registration.clientId, registration.accessTokenTtl);
+    return { ...certificate, clientId: registration.clientId };
+  };
+
   // Port 9 (discard) on loopback: nothing listens, and the login driver never fetches the redirect anyway.
   const testClient = addClient({ clientId: 'testbed-client', clientSecret: secret(), redirectUris: ['http://127.0.0.1:9/callback'] });
 
@@ -282,6 +379,8 @@ async function startOnPort(port: number, options: AuthServerOptions & { accessTo
     introspection,
     testClient,
     addClient,
+    addServiceAccount,
+    addCertificateClient,
     setClientSecret(clientId, newSecret) {
       clientRecord(clientId).metadata.client_secret = newSecret;
     },

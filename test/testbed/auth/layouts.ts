@@ -25,6 +25,8 @@ const PROVIDER_ROUTE = { authorize: '/auth', token: '/token', devicecode: '/devi
 export interface RecordedOidcError {
   error?: string;
   error_detail?: string;
+  /** Sent to the client; the log falls back to it when there is no detail (the jwt-bearer grant's Google texts). */
+  error_description?: string;
   message?: string;
 }
 
@@ -40,7 +42,11 @@ export interface LayoutOptions {
   tenant: string;
   /** Google's revocation endpoint: revokes the whole grant of a refresh or access token; false if unknown. */
   revokeGoogleToken(token: string): Promise<boolean>;
+  /** The client a Google jwt-bearer request (which carries no client authentication) is served as. */
+  jwtBearerClientId(assertion: string): string;
 }
+
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 export function layoutMiddleware(options: LayoutOptions): Middleware {
   return async (ctx, next) => {
@@ -52,6 +58,9 @@ export function layoutMiddleware(options: LayoutOptions): Middleware {
         return sendMicrosoftError(ctx, 400, 'invalid_request', 90002, `Tenant '${tenant}' not found.`);
       }
       ctx.path = PROVIDER_ROUTE[endpoint];
+      // Entra ID wants a client assertion's aud to be this token URL. oidc-provider accepts its own token URL, which
+      // it derives from a mount path; req.originalUrl is where it finds one (express and koa-mount set it).
+      if (endpoint === 'token') (ctx.req as IncomingMessage & { originalUrl?: string }).originalUrl = microsoftPath(tenant, 'token');
       if (endpoint === 'authorize') ctx.query = withOfflineConsent(ctx.query, false);
       await next();
       if (endpoint === 'token') postProcessMicrosoftToken(ctx);
@@ -66,6 +75,7 @@ export function layoutMiddleware(options: LayoutOptions): Middleware {
       case GOOGLE_PATHS.token:
         ctx.state.layout = 'google';
         ctx.path = PROVIDER_ROUTE.token;
+        if (ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) await nameJwtBearerClient(ctx, options);
         await next();
         return postProcessGoogleToken(ctx);
       case GOOGLE_PATHS.deviceCode:
@@ -114,7 +124,8 @@ function postProcessMicrosoftToken(ctx: KoaContext): void {
   if (!body) return;
   if (body.error) {
     const detail = (ctx.state.oidcError as RecordedOidcError | undefined)?.error_detail ?? '';
-    const { code, text } = microsoftErrorCode(body.error, grantTypeOf(ctx), detail);
+    const usedAssertion = ctx.oidc?.params?.client_assertion !== undefined;
+    const { code, text } = microsoftErrorCode(body.error, grantTypeOf(ctx), detail, usedAssertion);
     // Entra ID answers every invalid_client with 401 (oidc-provider uses 400 for an expired secret)
     sendMicrosoftError(ctx, body.error === 'invalid_client' ? 401 : ctx.status, body.error, code, text);
   } else if (typeof body.expires_in === 'number') {
@@ -126,7 +137,11 @@ function postProcessMicrosoftToken(ctx: KoaContext): void {
  * Entra ID's AADSTS codes for the failures the test bed can produce, so the gateway can classify on codes as it
  * must in production. See https://learn.microsoft.com/entra/identity-platform/reference-error-codes
  */
-function microsoftErrorCode(error: string, grantType: string, detail: string): { code: number; text: string } {
+function microsoftErrorCode(error: string, grantType: string, detail: string, usedAssertion: boolean): { code: number; text: string } {
+  if (error === 'invalid_client' && usedAssertion && !detail.includes('client not found')) {
+    // a certificate (private_key_jwt) client: wrong or unregistered certificate, bad signature, missing x5t
+    return { code: 700027, text: `Client assertion failed signature validation. (${detail || 'invalid client assertion'})` };
+  }
   if (error === 'invalid_client') {
     if (detail.includes('expired')) return { code: 7000222, text: 'The provided client secret keys for app are expired.' };
     if (detail.includes('client not found')) return { code: 700016, text: 'Application was not found in the directory.' };
@@ -168,6 +183,8 @@ function sendMicrosoftError(ctx: KoaContext, status: number, error: string, code
 function postProcessGoogleToken(ctx: KoaContext): void {
   const body = tokenBody(ctx);
   if (!body) return;
+  // the jwt-bearer grant answers with Google's own texts already ("Invalid JWT Signature." …)
+  if (body.error && grantTypeOf(ctx) === JWT_BEARER_GRANT) return;
   if (body.error === 'invalid_grant') {
     body.error_description = grantTypeOf(ctx) === 'refresh_token' ? 'Token has been expired or revoked.' : 'Bad Request';
   } else if (body.error === 'invalid_client') {
@@ -177,6 +194,19 @@ function postProcessGoogleToken(ctx: KoaContext): void {
     // Google never rotates: a refresh response carries no refresh_token, the client keeps the one it has.
     delete body.refresh_token;
   }
+}
+
+/**
+ * Google's jwt-bearer request has no client authentication, while oidc-provider authenticates a client on every token
+ * request: name the service account's client (a `none` client) in the form. oidc-provider parses the body itself; from a
+ * consumed request it takes `req.body` instead, its documented path for an upstream body parser.
+ */
+async function nameJwtBearerClient(ctx: KoaContext, options: LayoutOptions): Promise<void> {
+  const form = await readForm(ctx.req);
+  if (form.get('grant_type') === JWT_BEARER_GRANT && !form.has('client_id')) {
+    form.set('client_id', options.jwtBearerClientId(form.get('assertion') ?? ''));
+  }
+  (ctx.req as IncomingMessage & { body?: string }).body = form.toString();
 }
 
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {

@@ -13,7 +13,8 @@ export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'a
 
 export interface ClientRecord {
   metadata: Record<string, unknown>;
-  authMethod: ClientAuthMethod;
+  /** private_key_jwt: clients registered with a certificate (`addCertificateClient`), never through `addClient`. */
+  authMethod: ClientAuthMethod | 'private_key_jwt';
 }
 
 const GRANT_BOUND_MODELS = ['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'];

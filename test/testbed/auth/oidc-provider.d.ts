@@ -15,6 +15,8 @@ declare module 'oidc-provider' {
     req: IncomingMessage;
     get(header: string): string;
     set(header: string, value: string): void;
+    /** Koa's content-type check: the matching type, or false. */
+    is(...types: string[]): string | false | null;
     oidc?: {
       route?: string;
       params?: Record<string, unknown>;
@@ -71,6 +73,24 @@ declare module 'oidc-provider' {
     find(value: string, options?: { ignoreExpiration?: boolean }): Promise<StoredToken | undefined>;
   }
 
+  export interface AccessTokenInstance {
+    resourceServer: ResourceServer;
+    /** Lifetime in seconds (from the `ttl.AccessToken` configuration). */
+    readonly expiration: number;
+    save(): Promise<string>;
+  }
+
+  export interface ResourceServer {
+    identifier(): string;
+  }
+
+  export interface ResourceServerInfo {
+    scope: string;
+    audience: string;
+    accessTokenFormat: 'opaque' | 'jwt';
+    accessTokenTTL?: number;
+  }
+
   export type Configuration = Record<string, unknown>;
 
   export default class Provider {
@@ -89,9 +109,20 @@ declare module 'oidc-provider' {
       options?: { mergeWithLastSubmission?: boolean },
     ): Promise<void>;
     readonly Grant: { new (init: { accountId: string; clientId: string }): Grant; find(id: string): Promise<Grant | undefined> };
-    readonly AccessToken: TokenModel;
+    readonly AccessToken: TokenModel & {
+      new (init: { accountId: string; client: OidcClient; grantId: string; gty: string; scope: string }): AccessTokenInstance;
+    };
+    readonly ResourceServer: new (identifier: string, info: ResourceServerInfo) => ResourceServer;
+    /** A grant type of our own at the token endpoint; `params` are the body parameters it reads besides grant_type. */
+    registerGrantType(name: string, handler: (ctx: KoaContext) => Promise<void>, params?: string | string[]): void;
     readonly RefreshToken: TokenModel;
   }
 
-  export const errors: { InvalidTarget: new () => Error };
+  export const errors: {
+    InvalidTarget: new () => Error;
+    /** invalid_client; the argument becomes error_detail (logged, not sent). */
+    InvalidClientAuth: new (detail?: string) => Error;
+    /** Any OAuth error code with the error_description given. */
+    CustomOIDCProviderError: new (error: string, description?: string) => Error;
+  };
 }

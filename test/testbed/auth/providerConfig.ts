@@ -18,7 +18,7 @@ export const MICROSOFT_SCOPES = {
 
 export const GOOGLE_MAIL_SCOPE = 'https://mail.google.com/';
 
-const MAIL_SCOPES = ['imap', 'pop', 'smtp', ...Object.values(MICROSOFT_SCOPES), GOOGLE_MAIL_SCOPE];
+export const MAIL_SCOPES = ['imap', 'pop', 'smtp', ...Object.values(MICROSOFT_SCOPES), GOOGLE_MAIL_SCOPE];
 
 export interface ProviderConfigOptions {
   store: MapStore;
@@ -27,6 +27,8 @@ export interface ProviderConfigOptions {
   accessTokenTtlByClient: Map<string, number>;
   refreshTokenTtl: number;
   throwInvalidTarget(): never;
+  /** oidc-provider's invalid_client; `detail` is logged, not sent. */
+  throwInvalidClientAuth(detail: string): never;
 }
 
 export function buildProviderConfiguration(options: ProviderConfigOptions): Configuration {
@@ -58,6 +60,12 @@ export function buildProviderConfiguration(options: ProviderConfigOptions): Conf
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     // Without this, ID tokens from the code flow would carry only `sub` (the rest only at userinfo).
     conformIdTokenClaims: false,
+    // Entra ID finds a client assertion's key by the certificate thumbprint in the header, never by trying every key.
+    async assertJwtClientAuthClaimsAndHeader(_ctx: KoaContext, _claims: unknown, header: Record<string, unknown>, client: OidcClient) {
+      const keys = (options.store.clients.get(client.clientId)?.metadata.jwks as { keys?: Record<string, unknown>[] } | undefined)?.keys ?? [];
+      const matches = keys.some((k) => (header.x5t !== undefined && header.x5t === k.x5t) || (header['x5t#S256'] !== undefined && header['x5t#S256'] === k['x5t#S256']));
+      if (!matches) options.throwInvalidClientAuth('no registered certificate has the x5t (or x5t#S256) of the client assertion header');
+    },
     pkce: { required: () => true },
     clientBasedCORS: () => true,
     features: {
