@@ -88,7 +88,9 @@ function socketFailure(err: unknown, where: string): StepFailure {
   if (typeof e?.code === 'string') facts.code = e.code;
   if (typeof e?.reason === 'string') facts.tlsReason = e.reason;
   else if (facts.code === undefined && typeof e?.message === 'string') facts.tlsReason = e.message;
-  return new StepFailure(`${where}: ${e?.message ?? String(err)}${facts.code ? ` (${facts.code})` : ''}`, facts, { cause: err });
+  // OpenSSL's message is "<thread>:error:<hex>:SSL routines:<function>:<reason>:<source file>:<line>:": its reason reads better
+  const text = typeof e?.reason === 'string' ? e.reason : (e?.message ?? String(err));
+  return new StepFailure(`${where}: ${text}${facts.code ? ` (${facts.code})` : ''}`, facts, { cause: err });
 }
 
 /** Reads SMTP replies from a socket that can be swapped for its TLS upgrade, and writes command lines. */
@@ -98,6 +100,7 @@ class SmtpWire {
   #lines: string[] = [];
   #failure: StepFailure | undefined;
   #wake: (() => void) | undefined;
+  #inSync = false;
   readonly #onData = (chunk: Buffer) => {
     this.#buffer += chunk.toString('latin1');
     let eol: number;
@@ -129,6 +132,15 @@ class SmtpWire {
 
   /** One complete (possibly multi-line) reply, or a StepFailure: timeout, closed connection, or not SMTP at all. */
   async read(timeoutCode: SmtpTestCode = SmtpTestCode.REPLY_TIMEOUT): Promise<SmtpReply> {
+    // Only a session whose last exchange went well gets a QUIT: a peer that never greeted (an implicit-TLS port)
+    // or stopped answering would only read the QUIT as garbage.
+    this.#inSync = false;
+    const reply = await this.#readReply(timeoutCode);
+    this.#inSync = true;
+    return reply;
+  }
+
+  async #readReply(timeoutCode: SmtpTestCode): Promise<SmtpReply> {
     const deadline = Date.now() + this.timeoutMs;
     const lines: string[] = [];
     for (;;) {
@@ -154,6 +166,7 @@ class SmtpWire {
     // RFC 3207 §4.2: nothing sent before the handshake may be acted on after it
     this.#buffer = '';
     this.#lines = [];
+    this.#inSync = false;
     const secure = await handshake({ ...options, socket: this.#socket }, this.timeoutMs);
     this.#socket = secure;
     this.#attach();
@@ -162,7 +175,7 @@ class SmtpWire {
 
   /** QUIT politely (briefly), then close for sure. */
   async close(): Promise<void> {
-    if (this.#failure === undefined && !this.#socket.destroyed) {
+    if (this.#inSync && this.#failure === undefined && !this.#socket.destroyed) {
       this.send('QUIT');
       await Promise.race([this.read().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     }
@@ -573,7 +586,9 @@ export async function testSmtpServer(server: ResolvedServer, deps: SmtpTestDeps,
       const to = options.sendTo;
       await must('send', async () => {
         const from = options.from ?? server.username;
-        if (!from || !ADDRESS.test(from)) throw new StepFailure('no From address', { code: SmtpTestCode.FROM_MISSING });
+        if (!from || !ADDRESS.test(from)) {
+          throw new StepFailure(from ? `no usable From address: username "${from}" is not an email address` : 'no From address', { code: SmtpTestCode.FROM_MISSING });
+        }
         const { raw, messageId } = testMessage(server, from, to);
         const mail = await active.command(`MAIL FROM:<${from}>`);
         if (mail.code !== 250) throw replyFailure(`MAIL FROM:<${from}>`, mail);
