@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_USAGE, isMailgateError } from './errors.js';
 import { registerApiKeyCommands } from './cli/apikey.js';
 import { registerCredentialCommands } from './cli/credential.js';
+import { registerServerCommands } from './cli/server.js';
 import { initCommand } from './cli/init.js';
 import { serveCommand } from './cli/serve.js';
 import { VERSION } from './version.js';
@@ -43,6 +44,7 @@ program
 
 registerApiKeyCommands(program);
 registerCredentialCommands(program);
+registerServerCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -48,6 +48,8 @@ export const ErrorCode = {
   OAUTH_WRONG_ACCOUNT: 'OAUTH_WRONG_ACCOUNT',
   /** The provider sent the browser back with an error (access_denied, consent_required, …). */
   OAUTH_PROVIDER_ERROR: 'OAUTH_PROVIDER_ERROR',
+  /** `server test` found a step that fails (the report says which and why). */
+  SERVER_TEST_FAILED: 'SERVER_TEST_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { ServerView } from '../servers/model.js';
+import { testServer } from '../servers/serverTest.js';
 import { withServices, type ConfigOption } from './context.js';
 import { collect, collectWhole, CONFIG_OPTION_HELP, printLine, table, type Print } from './format.js';
 
@@ -97,6 +98,29 @@ export function registerServerCommands(program: Command, print: Print = printLin
       withServices(options, async (services) => {
         await services.servers.remove(name);
         print(`removed server ${name}`);
+      }),
+    );
+
+  server
+    .command('test')
+    .description('connect, do TLS, authenticate and optionally send a test message; each step with timings, and what a failure means')
+    .argument('<name>')
+    .option('--send-to <address>', 'also send a test message to this address')
+    .option('--from <address>', 'From of the test message (default: the server\'s username)')
+    .option('--json', 'print the report as JSON')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((name: string, options: ConfigOption & { sendTo?: string; from?: string; json?: boolean }) =>
+      withServices(options, async (services) => {
+        const server = services.serverRepo.resolve(await services.serverRepo.get(name));
+        const report = await testServer(server, services, {
+          ...(options.sendTo ? { sendTo: options.sendTo } : {}),
+          ...(options.from ? { from: options.from } : {}),
+          ...(options.json ? {} : { onStep: (step) => print(`${step.ok ? 'ok  ' : 'FAIL'} ${step.name.padEnd(8)} ${String(step.ms).padStart(5)} ms  ${step.detail}`) }),
+        });
+        if (options.json) print(JSON.stringify(report, null, 2));
+        else for (const step of report.steps.filter((s) => s.explanation)) print(`\n${step.name}: ${step.explanation!.meaning}\nfix: ${step.explanation!.fix}`);
+        if (!report.ok) throw new MailgateError(ErrorCode.SERVER_TEST_FAILED, `server ${name} failed its test (${report.steps.find((s) => !s.ok)?.name ?? 'unknown'} step)`);
+        if (!options.json) print(`\nserver ${name} works (${report.totalMs} ms)`);
       }),
     );
 

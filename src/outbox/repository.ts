@@ -76,6 +76,7 @@ export class OutboxRepository {
     };
     try {
       await this.store.db.insertInto('outbox').values(row).execute();
+      return { row: { ...row, attempts: 0, server_index: 0, server_attempts: 0, lease_owner: null, lease_until: null, server_used: null, last_error: null, response: null, rejected: null, sent_at: null }, created: true };
     } catch (err) {
       // Two requests with the same key at once: the unique index decides, the loser returns the winner's message.
       const code = (err as { code?: string }).code;
@@ -85,7 +86,6 @@ export class OutboxRepository {
       }
       throw err;
     }
-    return { row: (await this.find(id))!, created: true };
   }
 
   async find(id: string): Promise<OutboxRow | undefined> {
@@ -112,8 +112,8 @@ export class OutboxRepository {
   }
 
   /**
-   * Leases up to `limit` due messages to `owner`: queued ones whose time has come, and ones whose lease ran out
-   * (their worker died mid-send: at-least-once, the message goes again).
+   * Leases up to `limit` due queued messages to `owner`. The inner select walks the (status, next_attempt_at)
+   * index only: sent messages pile up in the same table and must not be scanned on every claim.
    */
   async claimDue(owner: string, limit: number, leaseMs: number): Promise<OutboxRow[]> {
     const now = new Date().toISOString();
@@ -121,16 +121,25 @@ export class OutboxRepository {
     return this.store.db
       .updateTable('outbox')
       .set({ status: 'sending', lease_owner: owner, lease_until: until, updated_at: now })
-      .where('id', 'in', (eb) =>
-        eb
-          .selectFrom('outbox')
-          .select('id')
-          .where((w) => w.or([w.and([w('status', '=', 'queued'), w('next_attempt_at', '<=', now)]), w.and([w('status', '=', 'sending'), w('lease_until', '<', now)])]))
-          .orderBy('next_attempt_at')
-          .limit(limit),
-      )
+      .where('id', 'in', (eb) => eb.selectFrom('outbox').select('id').where('status', '=', 'queued').where('next_attempt_at', '<=', now).orderBy('next_attempt_at').limit(limit))
+      .where('status', '=', 'queued')
       .returningAll()
       .execute();
+  }
+
+  /**
+   * Puts back messages whose lease ran out: their worker (another instance) died mid-send. At-least-once: they go
+   * again. Run now and then, not on every claim.
+   */
+  async requeueExpiredLeases(): Promise<number> {
+    const now = new Date().toISOString();
+    const result = await this.store.db
+      .updateTable('outbox')
+      .set({ status: 'queued', lease_owner: null, lease_until: null, next_attempt_at: now, updated_at: now })
+      .where('status', '=', 'sending')
+      .where('lease_until', '<', now)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
   }
 
   /** After a crash of the only instance (SQLite), messages it was sending go back to the queue at once. */

@@ -4,6 +4,7 @@ import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Services } from '../services.js';
 import type { SenderService, SenderView } from '../senders/service.js';
+import type { ResolvedServer } from '../servers/model.js';
 import type { ServerRepository } from '../servers/repository.js';
 import type { TokenManager } from '../tokens/tokenManager.js';
 import { backoffDelay } from '../tokens/backoff.js';
@@ -15,6 +16,7 @@ import type { SmtpTransports } from './transports.js';
 /** How long a worker may hold a message before another may take it (a 25 MB message over a slow link included). */
 const LEASE_MS = 5 * 60_000;
 const IDLE_POLL_MS = 500;
+const LEASE_CHECK_MS = 10_000;
 
 export interface OutboxWorkerDependencies {
   outbox: OutboxRepository;
@@ -48,8 +50,22 @@ export class OutboxWorker {
   #running: Promise<void> | undefined;
   #stopping = false;
   #wake: (() => void) | undefined;
+  readonly #batch: number;
+  /** Servers change rarely and are read for every message: remembered for a second (senders cache themselves). */
+  readonly #servers = new Map<string, { server: ResolvedServer | undefined; until: number }>();
 
-  constructor(private readonly deps: OutboxWorkerDependencies) {}
+  constructor(private readonly deps: OutboxWorkerDependencies) {
+    this.#batch = Math.max(1, Math.floor(deps.options.concurrency / 4));
+  }
+
+  async #serverOf(name: string): Promise<ResolvedServer | undefined> {
+    const cached = this.#servers.get(name);
+    if (cached && cached.until > Date.now()) return cached.server;
+    const row = await this.deps.servers.find(name);
+    const server = row ? this.deps.servers.resolve(row) : undefined;
+    this.#servers.set(name, { server, until: Date.now() + 1000 });
+    return server;
+  }
 
   async start(): Promise<void> {
     if (this.deps.requeueOnStart) {
@@ -82,10 +98,17 @@ export class OutboxWorker {
   }
 
   async #loop(): Promise<void> {
+    let leasesCheckedAt = 0;
     while (!this.#stopping) {
+      if (Date.now() - leasesCheckedAt > LEASE_CHECK_MS) {
+        leasesCheckedAt = Date.now();
+        const requeued = await this.deps.outbox.requeueExpiredLeases().catch(() => 0);
+        if (requeued > 0) this.deps.logger.warn({ requeued }, 'messages whose worker stopped mid-send are queued again (at-least-once)');
+      }
       const free = this.deps.options.concurrency - this.#inflight.size;
       let claimed: OutboxRow[] = [];
-      if (free > 0) {
+      // Claim in batches: a claim is one write, and claiming one message per finished send would double the writes.
+      if (free >= this.#batch || (free > 0 && this.#inflight.size === 0)) {
         try {
           claimed = await this.deps.outbox.claimDue(this.#owner, free, LEASE_MS);
         } catch (err) {
@@ -100,7 +123,7 @@ export class OutboxWorker {
           });
         }
       }
-      if (claimed.length === 0 || claimed.length === free) await this.#sleep(IDLE_POLL_MS);
+      if (claimed.length === 0 || claimed.length === free || free < this.#batch) await this.#sleep(IDLE_POLL_MS);
     }
   }
 
@@ -128,9 +151,8 @@ export class OutboxWorker {
     const index = row.server_index % route.length;
     const serverName = route[index]!;
     try {
-      const serverRow = await this.deps.servers.find(serverName);
-      if (!serverRow) throw Object.assign(new Error(`server ${serverName} no longer exists`), { code: 'EAUTH' });
-      const server = this.deps.servers.resolve(serverRow);
+      const server = await this.#serverOf(serverName);
+      if (!server) throw Object.assign(new Error(`server ${serverName} no longer exists`), { code: 'EAUTH' });
       // Fetch the token first: a dead grant or an unreachable provider is then known as such, not as "login failed".
       if (server.auth.type === 'oauth2') await this.deps.tokens.getAccessToken(server.auth.credential);
       const info = await this.deps.transports.get(server).sendMail(mailOptions(message, sender, row));

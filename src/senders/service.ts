@@ -32,6 +32,8 @@ export interface SenderView {
 type SenderRow = Selectable<SendersTable>;
 
 export class SenderService {
+  readonly #recent = new Map<string, { view: SenderView | undefined; until: number }>();
+
   constructor(
     private readonly store: Store,
     private readonly servers: ServerRepository,
@@ -55,6 +57,7 @@ export class SenderService {
   async remove(name: string): Promise<void> {
     const current = await this.show(name);
     if (current.source === 'config') throw new MailgateError(ErrorCode.INPUT_INVALID, `sender ${name} is defined in the configuration file: remove it there`);
+    this.#recent.clear();
     await this.store.db.deleteFrom('senders').where('name', '=', name).execute();
   }
 
@@ -68,15 +71,27 @@ export class SenderService {
     return viewOf(row);
   }
 
+  /**
+   * The sender, as read at most a second ago: every accepted and every sent message looks its sender up. Changes
+   * made here are seen at once; changes by another process (the CLI) within a second.
+   */
   async find(name: string): Promise<SenderView | undefined> {
+    const cached = this.#recent.get(name);
+    if (cached && cached.until > Date.now()) return cached.view;
     const row = await this.#find(name);
-    return row ? viewOf(row) : undefined;
+    const view = row ? viewOf(row) : undefined;
+    if (this.#recent.size > 1000) this.#recent.clear();
+    this.#recent.set(name, { view, until: Date.now() + 1000 });
+    return view;
   }
 
   async syncFromConfig(senders: Readonly<Record<string, unknown>>): Promise<void> {
     for (const [name, value] of Object.entries(senders)) await this.#save(await this.#validate({ ...(value as object), name }, `senders.${name}`), 'config');
     for (const row of await this.store.db.selectFrom('senders').select(['name', 'source']).execute()) {
-      if (row.source === 'config' && !(row.name in senders)) await this.store.db.deleteFrom('senders').where('name', '=', row.name).execute();
+      if (row.source === 'config' && !(row.name in senders)) {
+        this.#recent.clear();
+        await this.store.db.deleteFrom('senders').where('name', '=', row.name).execute();
+      }
     }
   }
 
@@ -109,6 +124,7 @@ export class SenderService {
   }
 
   async #save(input: SenderInput, source: 'config' | 'api'): Promise<void> {
+    this.#recent.clear();
     const at = new Date().toISOString();
     const values = { name: input.name, primary_server: input.primary, backups: JSON.stringify(input.backups ?? []), from_address: input.from, reply_to: input.replyTo ?? null, source, updated_at: at };
     await this.store.db

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { requireScope } from '../http/apiAuth.js';
 import type { Services } from '../services.js';
+import { testServer } from './serverTest.js';
 
 type NameParams = { Params: { name: string } };
 
@@ -15,6 +16,13 @@ export function registerServerRoutes(app: FastifyInstance, services: Services): 
   app.delete<NameParams>('/api/v1/servers/:name', { preHandler: admin }, async (request, reply) => {
     await services.servers.remove(request.params.name);
     return reply.status(204).send();
+  });
+
+  // Connect, TLS, authenticate and optionally send: each step with its timing and, on failure, its explanation.
+  app.post<NameParams & { Body: { sendTo?: string; from?: string } | undefined }>('/api/v1/servers/:name/test', { preHandler: admin }, async (request) => {
+    const server = services.serverRepo.resolve(await services.serverRepo.get(request.params.name));
+    const body = request.body ?? {};
+    return testServer(server, services, { ...(body.sendTo ? { sendTo: body.sendTo } : {}), ...(body.from ? { from: body.from } : {}) });
   });
 
   app.get('/api/v1/senders', { preHandler: admin }, async () => ({ senders: await services.senders.list() }));

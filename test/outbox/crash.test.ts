@@ -62,6 +62,15 @@ it('delivers every accepted message after a SIGKILL mid-send and a restart, none
     // At-least-once: only messages that were in flight at the kill may arrive twice.
     expect(delivered.length - unique.size).toBeLessThanOrEqual(CONCURRENCY);
     expect(second.output()).toContain('queued again (at-least-once)');
+
+    // The operator's side of the same installation: test the server, send one from the command line and wait for it.
+    const tested = await runCli(['server', 'test', 'submission'], { cwd, env });
+    expect(tested.code, tested.stderr).toBe(0);
+    expect(tested.stdout).toMatch(/^ok +auth /m);
+    expect(tested.stdout).toContain('server submission works');
+    const sent = await runCli(['send', '--sender', 'alarms', '--to', bed.auth.users.bob.email, '--subject', `cli-${run}`, '--text', 'from the CLI', '--wait', '20'], { cwd, env });
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stdout).toMatch(/^sent via submission: 250 /m);
   } finally {
     expect(await second.stop()).toBe(0);
   }

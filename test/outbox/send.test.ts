@@ -141,6 +141,17 @@ describe('outbox', () => {
     expect((await app.api('GET', '/api/v1/messages?limit=500')).json.messages.length).toBe(before);
   });
 
+  it('tests a server through the API: every step ok with XOAUTH2 and a test message, or the failing step explained', async () => {
+    const ok = await app.api('POST', '/api/v1/servers/dovecot-oauth/test', { sendTo: bob().email });
+    expect(ok.status).toBe(200);
+    expect(ok.json.ok).toBe(true);
+    expect(ok.json.steps.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['connect', 'tls', 'ehlo', 'token', 'auth', 'send']));
+    expect(ok.text).not.toContain((await app.services.tokens.getAccessToken('alice-m365')).accessToken.reveal());
+    const down = await app.api('POST', '/api/v1/servers/nowhere/test');
+    expect(down.json.ok).toBe(false);
+    expect(down.json.steps[0]).toMatchObject({ name: 'connect', ok: false, explanation: { meaning: expect.any(String), fix: expect.any(String) } });
+  });
+
   it('warns at configuration time about a port and security that do not match', async () => {
     const created = await app.api('POST', '/api/v1/servers', { name: 'odd', protocol: 'smtp', host: 'smtp.office365.com', port: 587, security: 'tls', username: alice().email, auth: { type: 'oauth2', credential: 'alice-m365' } });
     expect(created.status).toBe(201);

@@ -1,0 +1,102 @@
+// Benchmark: messages through Mailgate's API and durable outbox to a local XOAUTH2 SMTP sink, beside raw nodemailer (pooled) sending the same messages to the same sink, same run.
+// Run: npx tsx bench/outbox.ts [messages=10000] [http-concurrency=20]
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import nodemailer from 'nodemailer';
+import { Secret } from '../src/secrets/secret.js';
+import { generateMasterKey } from '../src/secrets/keyring.js';
+import { openTestServices } from '../test/support/services.js';
+import { getFreePort } from '../test/testbed/ports.js';
+import { startBenchChild } from './support/childProcess.js';
+
+const TOTAL = Number(process.argv[2] ?? 10_000);
+const HTTP_CONCURRENCY = Number(process.argv[3] ?? 20);
+const CONNECTIONS = 5;
+const BODY = 'x'.repeat(900) + '\n'; // about 1 KB messages
+
+const sink = await startBenchChild<{ port: number }>('bench/support/smtpSinkProcess.ts');
+
+// Mailgate's data: a credential with a stored token (the sink accepts any), a server, a sender, an API key.
+const masterKey = generateMasterKey();
+const prepared = await openTestServices({ masterKey, configure: (c) => ({ ...c, outbox: { ...c.outbox, connectionsPerServer: CONNECTIONS, concurrency: 16 } }) });
+await prepared.credentials.add({ name: 'bench', provider: 'google', clientId: 'bench', clientSecret: 'bench', email: 'alerts@example.com' });
+await prepared.credentialRepo.saveTokens('bench', { accessToken: new Secret('ya29.bench'), refreshToken: new Secret('1//bench'), tokenType: 'Bearer', expiresAt: new Date(Date.now() + 6 * 3_600_000).toISOString(), grantedScopes: undefined }, { reason: 'bench' });
+await prepared.servers.add({ name: 'sink', protocol: 'smtp', host: '127.0.0.1', port: sink.info.port, security: 'none', username: 'alerts@example.com', auth: { type: 'oauth2', credential: 'bench' } });
+await prepared.senders.add({ name: 'alerts', primary: 'sink', from: 'alerts@example.com' });
+const key = (await prepared.apiKeys.create('bench', ['send'])).key.reveal();
+const cwd = prepared.cwd;
+await prepared.close();
+fs.writeFileSync(path.join(cwd, 'mailgate.yaml'), JSON.stringify({ outbox: { connectionsPerServer: CONNECTIONS, concurrency: 16 } }));
+const gateway = await startBenchChild<{ url: string }>('bench/support/gatewayProcess.ts', [cwd, masterKey, `127.0.0.1:${await getFreePort()}`]);
+const db = new Database(path.join(cwd, 'data', 'mailgate.db'), { readonly: true });
+
+async function pool(count: number, concurrency: number, work: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (let i = next++; i < count; i = next++) await work(i);
+  }));
+}
+
+/** Mailgate: POST each message (202 = stored durably), then wait until the worker has sent them all. */
+async function gatewayRound(count: number, round: string): Promise<{ seconds: number; acceptedAt: Map<string, number> }> {
+  const acceptedAt = new Map<string, number>();
+  const start = Date.now();
+  await pool(count, HTTP_CONCURRENCY, async (i) => {
+    const res = await fetch(`${gateway.info.url}/api/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ sender: 'alerts', to: 'ops@example.com', subject: `bench ${round} ${i}`, text: BODY }),
+    });
+    if (res.status !== 202) throw new Error(`POST answered ${res.status}: ${await res.text()}`);
+    acceptedAt.set(((await res.json()) as { id: string }).id, Date.now());
+  });
+  const acceptSeconds = (Date.now() - start) / 1000;
+  const pending = db.prepare(`select count(*) as n from outbox where status in ('queued','sending')`);
+  while ((pending.get() as { n: number }).n > 0) await new Promise((r) => setTimeout(r, 20));
+  const seconds = (Date.now() - start) / 1000;
+  console.log(`  round ${round}: ${count} accepted in ${acceptSeconds.toFixed(2)} s (${(count / acceptSeconds).toFixed(0)}/s), all sent after ${seconds.toFixed(2)} s`);
+  return { seconds, acceptedAt };
+}
+
+/** Raw nodemailer: a pooled transport with the same connection count, the same messages, the same sink. */
+async function rawRound(count: number, round: string): Promise<number> {
+  const transport = nodemailer.createTransport({ pool: true, host: '127.0.0.1', port: sink.info.port, secure: false, ignoreTLS: true, maxConnections: CONNECTIONS, maxMessages: 1000, auth: { type: 'OAuth2', user: 'alerts@example.com', accessToken: 'ya29.bench' } });
+  const start = Date.now();
+  await pool(count, HTTP_CONCURRENCY, async (i) => {
+    await transport.sendMail({ from: 'alerts@example.com', to: 'ops@example.com', subject: `raw ${round} ${i}`, text: BODY });
+  });
+  const seconds = (Date.now() - start) / 1000;
+  transport.close();
+  return seconds;
+}
+
+// Warm-up, then ABBA with half the messages per round.
+await rawRound(200, 'warm');
+await gatewayRound(200, 'warm');
+const half = Math.floor(TOTAL / 2);
+let rawSeconds = await rawRound(half, 'a');
+const g1 = await gatewayRound(half, 'b');
+const g2 = await gatewayRound(TOTAL - half, 'c');
+rawSeconds += await rawRound(TOTAL - half, 'd');
+
+// 202 → 250: from the client's receipt of 202 to the outbox's record of the server's 250.
+const sentAt = db.prepare('select sent_at from outbox where id = ?');
+const latencies: number[] = [];
+for (const accepted of [g1.acceptedAt, g2.acceptedAt]) {
+  for (const [id, at] of accepted) latencies.push(Date.parse((sentAt.get(id) as { sent_at: string }).sent_at) - at);
+}
+latencies.sort((a, b) => a - b);
+const failed = (db.prepare(`select count(*) as n from outbox where status = 'failed'`).get() as { n: number }).n;
+const quantile = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+const rawRate = TOTAL / rawSeconds;
+const gatewayRate = TOTAL / (g1.seconds + g2.seconds);
+console.log(`outbox, ${TOTAL} messages of ~1 KB, ${CONNECTIONS} SMTP connections, ${HTTP_CONCURRENCY} concurrent API clients / sendMail calls, ABBA, Node ${process.version}`);
+console.log(`  raw nodemailer (pooled)      : ${rawRate.toFixed(0)} msgs/s`);
+console.log(`  mailgate API + durable outbox: ${gatewayRate.toFixed(0)} msgs/s (${failed} failed)`);
+console.log(`  ratio mailgate / raw         : ${(gatewayRate / rawRate).toFixed(2)} (target >= 0.8)`);
+console.log(`  202 -> 250                   : p50 ${quantile(0.5)} ms, p99 ${quantile(0.99)} ms, max ${latencies.at(-1)} ms`);
+db.close();
+await gateway.stop();
+await sink.stop();
+if (failed > 0) process.exitCode = 1;

@@ -1,0 +1,27 @@
+// Bench helper process: the real gateway (`mailgate serve`'s startGateway) on a prepared data directory.
+import { loadConfig } from '../../src/config/load.js';
+import { startGateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/log.js';
+
+const [cwd, masterKey, listen] = process.argv.slice(2) as [string, string, string];
+const config = loadConfig({ env: { MAILGATE_MASTER_KEY: masterKey, MAILGATE_LISTEN: listen, MAILGATE_LOG_LEVEL: 'warn' }, cwd });
+const gateway = await startGateway(config, createLogger('warn'));
+// BENCH_CPU_PROFILE=file.cpuprofile: a CPU profile of the gateway process, written when the bench stops it.
+const profileFile = process.env.BENCH_CPU_PROFILE;
+const session = profileFile ? new (await import('node:inspector/promises')).Session() : undefined;
+if (session) {
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+}
+process.stdout.write(`${JSON.stringify({ url: gateway.url })}\n`);
+process.on('SIGTERM', () => {
+  void (async () => {
+    if (session && profileFile) {
+      const { profile } = await session.post('Profiler.stop');
+      (await import('node:fs')).writeFileSync(profileFile, JSON.stringify(profile));
+    }
+    await gateway.stop();
+    process.exit(0);
+  })();
+});
