@@ -14,9 +14,11 @@ import { collect, collectWhole, CONFIG_OPTION_HELP, printLine, table, type Print
 
 interface AddOptions extends ConfigOption {
   provider: string;
-  clientId: string;
+  clientId?: string;
   email: string;
   tenant?: string;
+  serviceAccountKeyFile?: string;
+  clientCertificateFile?: string;
   protocols?: string[];
   scopes?: string;
   grant?: string;
@@ -42,7 +44,7 @@ export function registerCredentialCommands(program: Command, print: Print = prin
     .description('register a credential; the client secret comes from --client-secret-env, --client-secret-file or standard input, never an argument')
     .argument('<name>', 'a name for the credential, e.g. m365-alerts')
     .requiredOption('--provider <provider>', 'microsoft | google | generic')
-    .requiredOption('--client-id <id>', 'Application (client) ID')
+    .option('--client-id <id>', 'Application (client) ID (a service account\'s is read from its key)')
     .requiredOption('--email <address>', 'the mailbox account that will sign in')
     .option('--tenant <tenant>', 'Microsoft: Directory (tenant) ID, or "organizations"')
     .option('--protocols <list>', 'smtp,imap,pop3,ews,graph (default smtp,imap): picks the preset scopes', collect)
@@ -58,15 +60,23 @@ export function registerCredentialCommands(program: Command, print: Print = prin
     .option('--auth-param <key=value>', 'extra authorization parameter, e.g. prompt=consent (repeatable)', collectWhole, [] as string[])
     .option('--client-secret-env <var>', 'read the client secret from this environment variable')
     .option('--client-secret-file <file>', 'read the client secret from this file')
+    .option('--service-account-key-file <file>', 'Google service account with domain-wide delegation: its JSON key file (app-only; --email is the mailbox)')
+    .option('--client-certificate-file <file>', 'Entra ID certificate credential: PEM with the certificate and its private key (app-only)')
     .option('--client-secret-expires-at <date>', 'when the client secret expires (warnings 30, 7 and 1 days ahead)')
     .option('--json', 'print the credential as JSON')
     .option('-c, --config <file>', CONFIG_OPTION_HELP)
     .action(async (name: string, options: AddOptions) => {
-      const clientSecret = await readClientSecret(options);
+      const keyMaterial = options.serviceAccountKeyFile
+        ? { serviceAccountKey: readSecretFile(options.serviceAccountKeyFile, '--service-account-key-file') }
+        : options.clientCertificateFile
+          ? { clientCertificate: readSecretFile(options.clientCertificateFile, '--client-certificate-file') }
+          : undefined;
+      const clientSecret = keyMaterial ? undefined : await readClientSecret(options);
       const input = {
         name,
         provider: options.provider,
-        clientId: options.clientId,
+        ...(options.clientId ? { clientId: options.clientId } : {}),
+        ...keyMaterial,
         email: options.email,
         ...(options.grant ? { grant: options.grant } : {}),
         ...(options.tenant ? { tenant: options.tenant } : {}),
@@ -300,6 +310,14 @@ async function readClientSecret(options: AddOptions): Promise<string | undefined
     return text.trim() || undefined;
   }
   return undefined;
+}
+
+function readSecretFile(file: string, option: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new MailgateError(ErrorCode.INPUT_INVALID, `${option}: cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause });
+  }
 }
 
 function truncate(text: string, max: number): string {

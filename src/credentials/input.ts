@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { CredentialSettings, CredentialWarning } from './model.js';
+import { parseClientCertificate, parseServiceAccountKey } from '../oauth/assertions.js';
 import { GRANTS, google, IDENTITY_SCOPES, microsoft, MICROSOFT_AUTHORITY, PROTOCOLS, PROVIDERS, type Endpoints, type Protocol, type Provider } from './presets.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -13,8 +14,12 @@ export const credentialInputSchema = z.strictObject({
   provider: z.string(),
   grant: z.string().optional(),
   tenant: z.string().optional(),
-  clientId: z.string(),
+  clientId: z.string().optional(),
   clientSecret: z.string().optional(),
+  /** Google service account (domain-wide delegation): the JSON key file's text. */
+  serviceAccountKey: z.string().optional(),
+  /** Entra ID certificate credential: the certificate and its private key, PEM. */
+  clientCertificate: z.string().optional(),
   email: z.string(),
   protocols: z.array(z.string()).optional(),
   scopes: z.array(z.string()).optional(),
@@ -57,14 +62,41 @@ export async function resolveCredentialInput(raw: unknown, discover: (issuer: st
   if (!NAME.test(input.name)) problems.push(`name: expected 1-100 letters, digits, ".", "_" or "-" starting with a letter or digit, got ${JSON.stringify(input.name)}`);
   if (!(PROVIDERS as readonly string[]).includes(input.provider)) problems.push(`provider: unknown provider ${JSON.stringify(input.provider)}: expected microsoft, google or generic`);
   const provider = input.provider as Provider;
-  const grant = (input.grant ?? 'authorization_code') as CredentialSettings['grant'];
+  // A service-account key or a certificate is app-only by nature: client credentials unless said otherwise.
+  const grant = (input.grant ?? (input.serviceAccountKey || input.clientCertificate ? 'client_credentials' : 'authorization_code')) as CredentialSettings['grant'];
+  let clientAuth: CredentialSettings['clientAuth'] = 'secret';
+  let clientId = input.clientId?.trim() ?? '';
+  let material = input.clientSecret || undefined;
+  if (input.serviceAccountKey !== undefined) {
+    clientAuth = 'service_account';
+    material = input.serviceAccountKey;
+    if (provider !== 'google' && provider !== 'generic') problems.push('serviceAccountKey: service accounts are Google\'s: use provider google');
+    if (grant !== 'client_credentials') problems.push('serviceAccountKey: a service account signs in by itself: use grant client_credentials');
+    if (input.clientSecret || input.clientCertificate) problems.push('serviceAccountKey: give a service-account key, a certificate or a client secret, not several');
+    try {
+      const key = parseServiceAccountKey(input.serviceAccountKey);
+      if (!clientId) clientId = key.clientId ?? key.clientEmail;
+    } catch (err) {
+      problems.push(`serviceAccountKey: ${(err as Error).message}`);
+    }
+  } else if (input.clientCertificate !== undefined) {
+    clientAuth = 'certificate';
+    material = input.clientCertificate;
+    if (grant !== 'client_credentials') problems.push('clientCertificate: certificate credentials are supported for app-only access: use grant client_credentials');
+    if (input.clientSecret) problems.push('clientCertificate: give a certificate or a client secret, not both');
+    try {
+      parseClientCertificate(input.clientCertificate);
+    } catch (err) {
+      problems.push(`clientCertificate: ${(err as Error).message}`);
+    }
+  }
   if (!(GRANTS as readonly string[]).includes(grant)) problems.push(`grant: unknown grant ${JSON.stringify(input.grant)}: expected authorization_code, client_credentials or device_code`);
-  if (input.clientId.trim() === '') problems.push('clientId: required: the Application (client) ID from the app registration');
+  if (clientId === '') problems.push('clientId: required: the Application (client) ID from the app registration');
   if (!EMAIL.test(input.email)) problems.push(`email: expected the mailbox address that will sign in (e.g. alerts@example.com), got ${JSON.stringify(input.email)}`);
   const tenant = input.tenant?.trim() || undefined;
   if (provider === 'microsoft' && !tenant) problems.push('tenant: required for Microsoft: the Directory (tenant) ID from the app\'s Overview page in the Entra admin center (or "organizations")');
   if (provider !== 'microsoft' && tenant) problems.push('tenant: only Microsoft credentials have a tenant');
-  if (grant === 'client_credentials' && !input.clientSecret) problems.push('clientSecret: required for the client_credentials grant (app-only access authenticates the app itself)');
+  if (grant === 'client_credentials' && !material) problems.push('clientSecret: required for the client_credentials grant (app-only access authenticates the app itself): a client secret, a clientCertificate or (Google) a serviceAccountKey');
 
   const protocols = (input.protocols ?? ['smtp', 'imap']).map((p) => p.trim().toLowerCase());
   for (const p of protocols) if (!(PROTOCOLS as readonly string[]).includes(p)) problems.push(`protocols: unknown protocol ${JSON.stringify(p)}: expected smtp, imap, pop3, ews or graph`);
@@ -117,17 +149,18 @@ export async function resolveCredentialInput(raw: unknown, discover: (issuer: st
   if (provider === 'microsoft' && grant !== 'client_credentials' && protocols.includes('smtp') && !scopes.some((s) => /SMTP\.Send$/i.test(s))) {
     warnings.push({ code: 'SCOPE_SMTP_SEND_MISSING', message: 'the scopes lack https://outlook.office.com/SMTP.Send, so sending through smtp.office365.com will be refused' });
   }
-  if (clientSecretExpiresAt === undefined && input.clientSecret && provider === 'microsoft') {
+  if (clientSecretExpiresAt === undefined && clientAuth === 'secret' && input.clientSecret && provider === 'microsoft') {
     warnings.push({ code: 'CLIENT_SECRET_EXPIRY_UNKNOWN', message: 'set clientSecretExpiresAt (the "Expires" column under Certificates & secrets) so Mailgate warns 30, 7 and 1 days before the secret stops working' });
   }
 
   return {
     settings: {
       name: input.name,
+      clientAuth,
       provider,
       grant,
       tenant,
-      clientId: input.clientId.trim(),
+      clientId,
       email: input.email.trim().toLowerCase(),
       protocols: protocols as Protocol[],
       scopes,
@@ -141,7 +174,7 @@ export async function resolveCredentialInput(raw: unknown, discover: (issuer: st
       authParams: input.authParams ?? {},
       clientSecretExpiresAt,
     },
-    clientSecret: input.clientSecret || undefined,
+    clientSecret: material,
     warnings,
   };
 }

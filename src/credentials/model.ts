@@ -15,9 +15,13 @@ export interface SignedInIdentity {
   name: string | undefined;
 }
 
+/** What the client authenticates with at the token endpoint; the material itself is sealed. */
+export type ClientAuthKind = 'secret' | 'certificate' | 'service_account';
+
 /** Settings an admin chooses; everything here but the client secret may be shown. */
 export interface CredentialSettings {
   name: string;
+  clientAuth: ClientAuthKind;
   provider: Provider;
   grant: Grant;
   tenant: string | undefined;

@@ -7,6 +7,12 @@ import type { Store } from '../store/store.js';
 import type { CredentialsTable } from '../store/tables.js';
 import type { CredentialSettings, CredentialStatus, CredentialView, CredentialWarning, SignedInIdentity } from './model.js';
 
+/** A client's authentication at the token endpoint: the kind, and the opened material. */
+export interface ClientAuthMaterial {
+  kind: CredentialSettings['clientAuth'];
+  material: Secret;
+}
+
 export type CredentialRow = Selectable<CredentialsTable>;
 
 /** Tokens from a grant, ready to store; a missing refresh token keeps the stored one (Google does not rotate). */
@@ -87,8 +93,16 @@ export class CredentialRepository {
     await this.store.db.insertInto('credential_events').values({ credential_name: name, at: now(), from_status: null, to_status: 'removed', reason: 'removed' }).execute();
   }
 
+  /** The sealed client-authentication material (a secret, a certificate PEM, or a service-account key), opened. */
   clientSecretOf(row: CredentialRow): Secret | undefined {
     return row.client_secret ? new Secret(this.keyring.open(row.client_secret, context(row.name, 'clientSecret'))) : undefined;
+  }
+
+  /** What the client authenticates with at the token endpoint. */
+  clientAuthOf(row: CredentialRow): ClientAuthMaterial | undefined {
+    const material = this.clientSecretOf(row);
+    if (!material) return undefined;
+    return { kind: row.client_auth as ClientAuthMaterial['kind'], material };
   }
 
   accessTokenOf(row: CredentialRow): Secret | undefined {
@@ -231,6 +245,7 @@ export class CredentialRepository {
 export function settingsOf(row: CredentialRow): CredentialSettings {
   return {
     name: row.name,
+    clientAuth: row.client_auth as CredentialSettings['clientAuth'],
     provider: row.provider as CredentialSettings['provider'],
     grant: row.grant_type as CredentialSettings['grant'],
     tenant: row.tenant ?? undefined,
@@ -253,6 +268,7 @@ export function settingsOf(row: CredentialRow): CredentialSettings {
 function settingsColumns(s: CredentialSettings) {
   return {
     name: s.name,
+    client_auth: s.clientAuth,
     provider: s.provider,
     grant_type: s.grant,
     tenant: s.tenant ?? null,

@@ -7,7 +7,7 @@ import { google, microsoft, MICROSOFT_AUTHORITY, type Endpoints } from './preset
 import { settingsOf, type CredentialRepository } from './repository.js';
 
 /** Changing any of these means the stored grant belongs to something else: the tokens are dropped. */
-const IDENTITY_FIELDS = ['provider', 'grant', 'tenant', 'clientId', 'email', 'authority', 'tokenUrl', 'issuer'] as const;
+const IDENTITY_FIELDS = ['provider', 'grant', 'tenant', 'clientId', 'email', 'authority', 'tokenUrl', 'issuer', 'clientAuth'] as const;
 
 export class CredentialService {
   constructor(
@@ -41,12 +41,17 @@ export class CredentialService {
       }
     }
     if (patch.protocols !== undefined && patch.scopes === undefined) delete merged.scopes;
-    const keptSecret = clientSecret ? clientSecret : this.repo.clientSecretOf(row)?.reveal();
-    const resolved = await resolveCredentialInput({ ...merged, ...(keptSecret ? { clientSecret: keptSecret } : {}) }, discoverEndpoints);
+    const { serviceAccountKey, clientCertificate } = patch;
+    const newMaterial = clientSecret || serviceAccountKey || clientCertificate;
+    const materialField = serviceAccountKey ? 'serviceAccountKey' : clientCertificate ? 'clientCertificate' : clientSecret ? 'clientSecret' : before.clientAuth === 'service_account' ? 'serviceAccountKey' : before.clientAuth === 'certificate' ? 'clientCertificate' : 'clientSecret';
+    const material = newMaterial || this.repo.clientSecretOf(row)?.reveal();
+    delete merged.serviceAccountKey;
+    delete merged.clientCertificate;
+    const resolved = await resolveCredentialInput({ ...merged, ...(material ? { [materialField]: material } : {}) }, discoverEndpoints);
     const dropTokens = IDENTITY_FIELDS.some((f) => JSON.stringify(resolved.settings[f]) !== JSON.stringify(before[f]));
-    await this.repo.updateSettings(resolved.settings, clientSecret || undefined, resolved.warnings, dropTokens);
+    await this.repo.updateSettings(resolved.settings, newMaterial || undefined, resolved.warnings, dropTokens);
     this.onChange(name);
-    if (clientSecret && !dropTokens && row.status === 'client_secret_invalid') {
+    if (newMaterial && !dropTokens && row.status === 'client_secret_invalid') {
       // The fix for a refused client secret is a new one: let the next refresh try it.
       await this.repo.setStatus(name, { status: row.refresh_token || row.grant_type === 'client_credentials' ? 'active' : 'pending', reason: 'client secret replaced', failureCount: 0, nextAttemptAt: null });
     }

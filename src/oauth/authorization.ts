@@ -42,7 +42,7 @@ export class AuthorizationFlow {
     if (settings.grant !== 'authorization_code') {
       throw new MailgateError(ErrorCode.INPUT_INVALID, `credential ${name} uses the ${settings.grant} grant: there is no browser sign-in to start${settings.grant === 'device_code' ? ' (run `mailgate credential authorize` for the device code)' : ''}`);
     }
-    const config = await clientConfiguration(settings, this.repo.clientSecretOf(row));
+    const config = await clientConfiguration(settings, this.repo.clientAuthOf(row));
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
@@ -101,7 +101,7 @@ export class AuthorizationFlow {
     const row = await this.repo.find(pending.credential_name);
     if (!row) return { ok: false, code: ErrorCode.NOT_FOUND, credential: pending.credential_name, title: 'The credential was removed', message: 'The credential this sign-in was for no longer exists.' };
     const settings = settingsOf(row);
-    const config = await clientConfiguration(settings, this.repo.clientSecretOf(row));
+    const config = await clientConfiguration(settings, this.repo.clientAuthOf(row));
     const callbackUrl = new URL(pending.redirect_uri);
     callbackUrl.search = query.toString();
 

@@ -3,7 +3,8 @@ import * as oidc from 'openid-client';
 import type { CredentialSettings } from '../credentials/model.js';
 import { isLoopbackHost } from '../credentials/input.js';
 import { MICROSOFT_AUTHORITY } from '../credentials/presets.js';
-import type { Secret } from '../secrets/secret.js';
+import type { ClientAuthMaterial } from '../credentials/repository.js';
+import { certificateClientAuth, parseClientCertificate } from './assertions.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Seconds a token request may take before it counts as a network failure (and is retried). */
@@ -14,8 +15,12 @@ const REQUEST_TIMEOUT_SECONDS = 15;
  * sign ID tokens with the tenant GUID as issuer, so those go through discovery, which openid-client
  * understands for Entra ID (it checks `iss` against the token's own `tid`).
  */
-export async function clientConfiguration(settings: CredentialSettings, clientSecret: Secret | undefined): Promise<oidc.Configuration> {
-  const auth = clientSecret ? oidc.ClientSecretBasic(clientSecret.reveal()) : oidc.None();
+export async function clientConfiguration(settings: CredentialSettings, clientAuth: ClientAuthMaterial | undefined): Promise<oidc.Configuration> {
+  const auth = !clientAuth
+    ? oidc.None()
+    : clientAuth.kind === 'certificate'
+      ? certificateClientAuth(parseClientCertificate(clientAuth.material.reveal()))
+      : oidc.ClientSecretBasic(clientAuth.material.reveal());
   const usesDefaultMicrosoftEndpoints =
     settings.provider === 'microsoft' && (settings.authority ?? MICROSOFT_AUTHORITY) === MICROSOFT_AUTHORITY && settings.tenant !== undefined && !GUID.test(settings.tenant);
 

@@ -23,7 +23,7 @@ export async function runDeviceFlow(repo: CredentialRepository, logger: Logger, 
   const row = await repo.get(name);
   const settings = settingsOf(row);
   if (settings.grant !== 'device_code') throw new MailgateError(ErrorCode.INPUT_INVALID, `credential ${name} uses the ${settings.grant} grant, not device_code`);
-  const config = await clientConfiguration(settings, repo.clientSecretOf(row));
+  const config = await clientConfiguration(settings, repo.clientAuthOf(row));
   let started: oidc.DeviceAuthorizationResponse;
   try {
     started = await oidc.initiateDeviceAuthorization(config, { scope: settings.scopes.join(' '), ...settings.authParams });

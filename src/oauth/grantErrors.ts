@@ -21,6 +21,7 @@ export interface GrantFailure {
 const MICROSOFT_CODES: Record<number, { kind: FailureKind; meaning: string }> = {
   7000215: { kind: 'client_secret', meaning: 'the client secret is wrong (AADSTS7000215): create a new secret under Certificates & secrets and paste its Value (not its ID)' },
   7000222: { kind: 'client_secret', meaning: 'the client secret has expired (AADSTS7000222): create a new secret under Certificates & secrets and update the credential' },
+  700027: { kind: 'client_secret', meaning: 'Entra ID refused the certificate\'s assertion (AADSTS700027): upload this certificate (its .cer) under Certificates & secrets, or paste the certificate that is uploaded there' },
   700016: { kind: 'client_secret', meaning: 'no application with this client ID exists in the tenant (AADSTS700016): check the client ID and tenant' },
   70008: { kind: 'reauthorize', meaning: 'the refresh token has expired (AADSTS70008): sign in again' },
   700082: { kind: 'reauthorize', meaning: 'the refresh token expired after 90 days without use (AADSTS700082): sign in again' },

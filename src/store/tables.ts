@@ -16,6 +16,7 @@ export interface CredentialsTable {
   tenant: string | null;
   client_id: string;
   client_secret: string | null;
+  client_auth: string;
   email: string;
   scopes: string;
   protocols: string;

@@ -7,6 +7,8 @@ import { settingsOf } from '../credentials/repository.js';
 import type { CredentialStatus } from '../credentials/model.js';
 import type { Logger } from '../log.js';
 import { clientConfiguration } from '../oauth/clientConfig.js';
+import { parseServiceAccountKey, requestServiceAccountToken } from '../oauth/assertions.js';
+import type { CredentialSettings } from '../credentials/model.js';
 import { classifyGrantError, type FailureKind, type GrantFailure } from '../oauth/grantErrors.js';
 import { Secret } from '../secrets/secret.js';
 import { backoffDelay, REFRESH_BACKOFF } from './backoff.js';
@@ -139,13 +141,19 @@ export class TokenManager {
     let response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
     try {
       this.refreshCount += 1;
-      const config = await this.#configurationFor(row);
-      response =
-        settings.grant === 'client_credentials'
-          ? await oidc.clientCredentialsGrant(config, { scope: settings.scopes.join(' ') })
-          : await oidc.refreshTokenGrant(config, refreshToken!.reveal());
+      if (settings.clientAuth === 'service_account') {
+        // Google service accounts: a fresh signed assertion each time, no refresh token (RFC 7523).
+        const key = parseServiceAccountKey(this.repo.clientSecretOf(row)!.reveal());
+        response = await requestServiceAccountToken(settings.tokenUrl, key, { subject: settings.email, scopes: settings.scopes });
+      } else {
+        const config = await this.#configurationFor(row);
+        response =
+          settings.grant === 'client_credentials'
+            ? await oidc.clientCredentialsGrant(config, { scope: settings.scopes.join(' ') })
+            : await oidc.refreshTokenGrant(config, refreshToken!.reveal());
+      }
     } catch (err) {
-      throw await this.#recordFailure(row, await classifyGrantError(err), err);
+      throw await this.#recordFailure(row, serviceAccountView(settings, await classifyGrantError(err)), err);
     }
     const tokens = tokenSetFrom(response);
     await this.repo.saveTokens(row.name, tokens, {
@@ -165,7 +173,7 @@ export class TokenManager {
     const key = `${row.provider}|${row.tenant}|${row.client_id}|${row.token_url}|${row.authorization_url}|${row.issuer}|${row.authority}|${row.device_authorization_url}|${row.revocation_url}|${row.userinfo_url}|${row.client_secret}`;
     const cached = this.#configurations.get(row.name);
     if (cached?.key === key) return cached.config;
-    const config = await clientConfiguration(settingsOf(row), this.repo.clientSecretOf(row));
+    const config = await clientConfiguration(settingsOf(row), this.repo.clientAuthOf(row));
     this.#configurations.set(row.name, { key, config });
     return config;
   }
@@ -227,6 +235,19 @@ export class TokenManager {
     if (!row.expires_at) return true; // the provider gave no lifetime: use it until refused
     return Date.parse(row.expires_at) - Date.now() > this.#marginMs;
   }
+}
+
+/**
+ * For a service account there is nobody to sign in again: Google refusing its assertion (invalid_grant,
+ * unauthorized_client) means the key or the domain-wide delegation is wrong, which the admin fixes in the consoles.
+ */
+function serviceAccountView(settings: CredentialSettings, failure: GrantFailure): GrantFailure {
+  if (settings.clientAuth !== 'service_account' || (failure.kind !== 'reauthorize' && failure.kind !== 'client_secret' && failure.kind !== 'refused')) return failure;
+  return {
+    ...failure,
+    kind: 'client_secret',
+    message: `Google refused the service account's assertion (${failure.error ?? 'error'}): check that the key is current (IAM & Admin → Service accounts → Keys) and that domain-wide delegation (Workspace admin console → Security → API controls) grants ${settings.scopes.join(' ')} to client ID ${settings.clientId} for ${settings.email}`,
+  };
 }
 
 /** Turns a validated token response into what we store. A response without refresh_token keeps the stored one. */

@@ -183,6 +183,61 @@ describe('other grants', () => {
   });
 });
 
+describe('app-only credentials with keys instead of secrets', () => {
+  it('gets tokens for a Google service account with domain-wide delegation (signed JWT, sub = the mailbox), a new one each time', async () => {
+    const account = await bed.auth.addServiceAccount();
+    const created = await app.api('POST', '/api/v1/credentials', {
+      name: 'workspace',
+      provider: 'google',
+      tokenUrl: bed.auth.google.tokenUrl,
+      email: bed.auth.users.alice.email,
+      serviceAccountKey: account.keyJson,
+    });
+    expect(created.status, created.text).toBe(201);
+    expect(created.json).toMatchObject({ grant: 'client_credentials', clientAuth: 'service_account', clientId: account.clientId, scopes: ['https://mail.google.com/'] });
+    expect(created.text).not.toContain('PRIVATE KEY');
+    const token = await app.api('GET', '/api/v1/credentials/workspace/access-token');
+    expect(token.status, token.text).toBe(200);
+    secrets.add(token.json.accessToken);
+    const introspected = await fetch(bed.auth.introspection.introspectionUrl, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${bed.auth.introspection.introspectionClientId}:${bed.auth.introspection.introspectionClientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: token.json.accessToken }),
+    });
+    expect(await introspected.json()).toMatchObject({ active: true, email: bed.auth.users.alice.email });
+    expect((await app.api('GET', '/api/v1/credentials/workspace')).json).toMatchObject({ status: 'active', hasRefreshToken: false });
+
+    const unknown = await app.api('POST', '/api/v1/credentials', { name: 'workspace-bad', provider: 'google', tokenUrl: bed.auth.google.tokenUrl, email: 'nobody@example.test', serviceAccountKey: account.keyJson });
+    expect(unknown.status).toBe(201);
+    const refused = await app.api('GET', '/api/v1/credentials/workspace-bad/access-token');
+    expect(refused.status).toBe(409);
+    expect(refused.json.error.code).toBe('CREDENTIAL_CLIENT_SECRET_INVALID');
+    expect(refused.json.error.message).toContain('domain-wide delegation');
+  });
+
+  it('gets app-only tokens with an Entra ID certificate (private_key_jwt with x5t) and names AADSTS700027 for a wrong one', async () => {
+    const cert = await bed.auth.addCertificateClient({ clientId: 'mailgate-certificate' });
+    const input = { ...microsoftCredential(bed.auth, client, 'cert'), clientId: cert.clientId, clientSecret: undefined, clientCertificate: cert.pem, grant: 'client_credentials' };
+    const created = await app.api('POST', '/api/v1/credentials', input);
+    expect(created.status, created.text).toBe(201);
+    expect(created.json.clientAuth).toBe('certificate');
+    const token = await app.api('GET', '/api/v1/credentials/cert/access-token');
+    expect(token.status, token.text).toBe(200);
+    secrets.add(token.json.accessToken);
+
+    const other = await bed.auth.addCertificateClient({ clientId: 'mailgate-other-certificate' });
+    const wrong = await app.api('POST', '/api/v1/credentials', { ...input, name: 'cert-wrong', clientCertificate: other.pem });
+    expect(wrong.status).toBe(201);
+    const refused = await app.api('GET', '/api/v1/credentials/cert-wrong/access-token');
+    expect(refused.status).toBe(409);
+    expect(refused.json.error.message).toContain('AADSTS700027');
+
+    const garbage = await app.api('POST', '/api/v1/credentials', { ...input, name: 'cert-garbage', clientCertificate: 'not a pem' });
+    expect(garbage.status).toBe(400);
+    expect(garbage.json.error.message).toMatch(/^clientCertificate: /);
+  });
+});
+
 describe('durability and secrecy', () => {
   it('loses nothing across a restart between refreshes', async () => {
     await addConnected(app, microsoftCredential(bed.auth, client, 'restart'), alice());

@@ -3,10 +3,12 @@ import type { Migration } from 'kysely';
 import { migration0001Meta } from './0001_meta.js';
 import { migration0002Credentials } from './0002_credentials.js';
 import { migration0003Outbound } from './0003_outbound.js';
+import { migration0004ClientAuth } from './0004_client_auth.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_meta': migration0001Meta,
   '0002_credentials': migration0002Credentials,
   '0003_outbound': migration0003Outbound,
+  '0004_client_auth': migration0004ClientAuth,
 };
