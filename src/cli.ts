@@ -5,6 +5,7 @@ import { EXIT_USAGE, isMailgateError } from './errors.js';
 import { registerApiKeyCommands } from './cli/apikey.js';
 import { registerCredentialCommands } from './cli/credential.js';
 import { registerServerCommands } from './cli/server.js';
+import { registerWatcherCommands } from './cli/watcher.js';
 import { initCommand } from './cli/init.js';
 import { serveCommand } from './cli/serve.js';
 import { VERSION } from './version.js';
@@ -45,6 +46,7 @@ program
 registerApiKeyCommands(program);
 registerCredentialCommands(program);
 registerServerCommands(program);
+registerWatcherCommands(program);
 
 try {
   await program.parseAsync(process.argv);

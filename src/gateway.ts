@@ -11,6 +11,7 @@ import { createServices, redirectUriOf, type Services } from './services.js';
 import { openStore, type Store } from './store/store.js';
 import { RefreshScheduler } from './tokens/refreshScheduler.js';
 import { createOutboxWorker } from './outbox/worker.js';
+import { WatcherManager } from './inbound/manager.js';
 
 export interface Gateway {
   readonly config: Config;
@@ -56,6 +57,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     scheduler.start();
     lifecycle.onStop('refresh scheduler', () => scheduler.stop());
     await worker.start();
+    const watchers = new WatcherManager(services, logger.child({ component: 'watchers' }));
+    services.watcherChanged = (name) => watchers.changed(name);
+    await watchers.start();
+    lifecycle.onStop('watchers', () => watchers.stop());
     // Stop steps run in reverse: the worker finishes its sends first; a message accepted meanwhile stays queued
     // (durable) for the next start; then HTTP drains its requests; the store closes last.
     lifecycle.onStop('outbox worker', () => worker.stop(config.shutdownTimeoutMs));

@@ -14,6 +14,8 @@ import { SmtpTransports } from './outbox/transports.js';
 import { SenderService } from './senders/service.js';
 import { ServerRepository } from './servers/repository.js';
 import { ServerService } from './servers/service.js';
+import { WatcherRepository } from './inbound/repository.js';
+import { WatcherService } from './inbound/service.js';
 
 export interface Services {
   config: Config;
@@ -33,6 +35,10 @@ export interface Services {
   transports: SmtpTransports;
   /** Wakes the outbox worker of this process (set by the gateway when it runs one). */
   wakeOutbox: () => void;
+  watcherRepo: WatcherRepository;
+  watchers: WatcherService;
+  /** Tells the running watchers of this process that a definition changed (set by the gateway). */
+  watcherChanged: (name: string) => void;
 }
 
 /** The redirect URI every provider must know: shown by `credential show`, pasted into the provider's portal. */
@@ -51,6 +57,7 @@ export function createServices(config: Config, logger: Logger, store: Store, key
   const transports = new SmtpTransports(tokens, config.outbox.connectionsPerServer);
   const senders = new SenderService(store, serverRepo);
   const outbox = new OutboxRepository(store);
+  const watcherRepo = new WatcherRepository(store, keyring);
   const services: Services = {
     config,
     logger,
@@ -68,6 +75,9 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     messages: new OutboxService(outbox, senders, config.outbox.maxMessageBytes, () => services.wakeOutbox()),
     transports,
     wakeOutbox: () => undefined,
+    watcherRepo,
+    watchers: new WatcherService(watcherRepo, serverRepo, (name) => services.watcherChanged(name)),
+    watcherChanged: () => undefined,
   };
   return services;
 }

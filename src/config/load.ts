@@ -43,6 +43,16 @@ export interface Config {
     readonly concurrency: number;
     readonly connectionsPerServer: number;
   };
+  readonly inbound: {
+    readonly maxAttempts: number;
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    readonly maxMessageBytes: number;
+    readonly webhookTimeoutMs: number;
+    readonly reconnectMaxMs: number;
+    /** In IDLE mode, look anyway this often (a server may drop IDLE notifications silently). */
+    readonly idleCheckMs: number;
+  };
   /** Servers and senders defined in the file (kept in the store with source "config"). */
   readonly servers: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly senders: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
@@ -130,6 +140,15 @@ export function loadConfig(options: LoadConfigOptions): Config {
       retryMaxMs: (fromFile.outbox?.retryMaxSeconds ?? 600) * 1000,
       concurrency: fromFile.outbox?.concurrency ?? 8,
       connectionsPerServer: fromFile.outbox?.connectionsPerServer ?? 3,
+    },
+    inbound: {
+      maxAttempts: fromFile.inbound?.maxAttempts ?? 8,
+      retryBaseMs: (fromFile.inbound?.retryBaseSeconds ?? 5) * 1000,
+      retryMaxMs: (fromFile.inbound?.retryMaxSeconds ?? 900) * 1000,
+      maxMessageBytes: (fromFile.inbound?.maxMessageMegabytes ?? 100) * 1024 * 1024,
+      webhookTimeoutMs: (fromFile.inbound?.webhookTimeoutSeconds ?? 10) * 1000,
+      reconnectMaxMs: (fromFile.inbound?.reconnectMaxSeconds ?? 300) * 1000,
+      idleCheckMs: 5 * 60_000,
     },
     servers: (fromFile.servers ?? {}) as Config['servers'],
     senders: (fromFile.senders ?? {}) as Config['senders'],

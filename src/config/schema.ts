@@ -68,6 +68,16 @@ export const configFileSchema = z.strictObject({
       connectionsPerServer: z.number({ error: 'expected 1-32' }).int().min(1, { error: 'expected 1-32' }).max(32, { error: 'expected 1-32' }).optional(),
     })
     .optional(),
+  inbound: z
+    .strictObject({
+      maxAttempts: z.number({ error: 'expected 1-100' }).int().min(1, { error: 'expected 1-100' }).max(100, { error: 'expected 1-100' }).optional(),
+      retryBaseSeconds: z.number({ error: 'expected seconds, 0.05-3600' }).min(0.05, { error: 'expected seconds, 0.05-3600' }).max(3600, { error: 'expected seconds, 0.05-3600' }).optional(),
+      retryMaxSeconds: z.number({ error: 'expected seconds, 1-86400' }).min(1, { error: 'expected seconds, 1-86400' }).max(86400, { error: 'expected seconds, 1-86400' }).optional(),
+      maxMessageMegabytes: z.number({ error: 'expected megabytes, 1-500' }).min(1, { error: 'expected megabytes, 1-500' }).max(500, { error: 'expected megabytes, 1-500' }).optional(),
+      webhookTimeoutSeconds: z.number({ error: 'expected seconds, 1-120' }).min(1, { error: 'expected seconds, 1-120' }).max(120, { error: 'expected seconds, 1-120' }).optional(),
+      reconnectMaxSeconds: z.number({ error: 'expected seconds, 1-3600' }).min(1, { error: 'expected seconds, 1-3600' }).max(3600, { error: 'expected seconds, 1-3600' }).optional(),
+    })
+    .optional(),
   servers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' }), serverInputSchema.omit({ name: true })).optional(),
   senders: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' }), senderInputSchema.omit({ name: true })).optional(),
 });

@@ -4,6 +4,7 @@ import { ErrorCode, isMailgateError, type ErrorCode as Code } from '../errors.js
 import { registerCredentialRoutes } from '../credentials/routes.js';
 import { registerMessageRoutes } from '../outbox/routes.js';
 import { registerServerRoutes } from '../servers/routes.js';
+import { registerWatcherRoutes } from '../inbound/routes.js';
 import { registerCallbackRoute, type CallbackListener } from '../oauth/callbackRoute.js';
 import type { Services } from '../services.js';
 import { registerApiKeyRoutes } from './apiKeyRoutes.js';
@@ -61,5 +62,6 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
   registerCredentialRoutes(app, services);
   registerServerRoutes(app, services);
   registerMessageRoutes(app, services);
+  registerWatcherRoutes(app, services);
   return app;
 }

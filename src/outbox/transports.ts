@@ -1,4 +1,5 @@
 // One pooled nodemailer transport per SMTP server, so a burst reuses connections instead of opening a TLS session per message.
+import tls from 'node:tls';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { ResolvedServer } from '../servers/model.js';
@@ -66,7 +67,8 @@ export function transportOptions(server: ResolvedServer, maxConnections: number)
     greetingTimeout: 15_000,
     socketTimeout: 60_000,
     tls: {
-      ...(server.tlsCa ? { ca: server.tlsCa } : {}),
+      // tlsCa is trusted besides the system's CAs, not instead of them.
+      ...(server.tlsCa ? { ca: [...tls.rootCertificates, server.tlsCa] } : {}),
       rejectUnauthorized: server.tlsRejectUnauthorized,
       minVersion: 'TLSv1.2',
     },

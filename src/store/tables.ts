@@ -132,6 +132,54 @@ export interface OutboxTable {
   sent_at: string | null;
 }
 
+export interface WatchersTable {
+  name: string;
+  server: string;
+  folder: string;
+  mode: string;
+  poll_interval_seconds: number;
+  after: string;
+  webhook_url: string;
+  webhook_secret: string;
+  filter_from: string | null;
+  filter_subject: string | null;
+  enabled: number;
+  source: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WatcherStateTable {
+  watcher: string;
+  uidvalidity: string | null;
+  last_uid: number;
+  state: string;
+  connected_at: string | null;
+  last_message_at: string | null;
+  last_error: string | null;
+  last_error_at: string | null;
+  updated_at: string;
+}
+
+export interface InboundDeliveriesTable {
+  id: string;
+  watcher: string;
+  mailbox_key: string;
+  uid: number | null;
+  status: string;
+  event: string | null;
+  message_id: string | null;
+  subject: string | null;
+  from_address: string | null;
+  size: number | null;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+  delivered_at: string | null;
+}
+
 export interface Database {
   meta: MetaTable;
   credentials: CredentialsTable;
@@ -141,4 +189,7 @@ export interface Database {
   servers: ServersTable;
   senders: SendersTable;
   outbox: OutboxTable;
+  watchers: WatchersTable;
+  watcher_state: WatcherStateTable;
+  inbound_deliveries: InboundDeliveriesTable;
 }

@@ -4,7 +4,7 @@ import { TEST_TENANT_ID, type AuthServer, type TestClient } from '../testbed/aut
 import { signInAtProvider, type Credentials } from '../testbed/providerLogin.js';
 import type { MailgateApp } from './mailgateApp.js';
 
-export function microsoftCredential(auth: AuthServer, client: TestClient, name: string, email = auth.users.alice.email) {
+export function microsoftCredential(auth: AuthServer, client: TestClient, name: string, email: string = auth.users.alice.email) {
   return {
     name,
     provider: 'microsoft',
@@ -19,7 +19,7 @@ export function microsoftCredential(auth: AuthServer, client: TestClient, name: 
   };
 }
 
-export function googleCredential(auth: AuthServer, client: TestClient, name: string, email = auth.users.alice.email) {
+export function googleCredential(auth: AuthServer, client: TestClient, name: string, email: string = auth.users.alice.email) {
   return {
     name,
     provider: 'google',

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../../src/log.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import { createOutboxWorker } from '../../src/outbox/worker.js';
+import { WatcherManager } from '../../src/inbound/manager.js';
 import type { Config } from '../../src/config/load.js';
 import { getFreePort } from '../testbed/ports.js';
 import { openTestServices, type TestServices } from './services.js';
@@ -19,7 +20,7 @@ export interface MailgateApp {
   close(): Promise<void>;
 }
 
-export async function startMailgateApp(options: { configure?: (config: Config) => Config; reopen?: MailgateApp; outboxWorker?: boolean } = {}): Promise<MailgateApp> {
+export async function startMailgateApp(options: { configure?: (config: Config) => Config; reopen?: MailgateApp; outboxWorker?: boolean; watchers?: boolean } = {}): Promise<MailgateApp> {
   const port = await getFreePort();
   const url = `http://127.0.0.1:${port}`;
   let captured = '';
@@ -41,6 +42,11 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
   if (worker) {
     services.wakeOutbox = () => worker.wake();
     await worker.start();
+  }
+  const watchers = options.watchers ? new WatcherManager(services, services.logger.child({ component: 'watchers' })) : undefined;
+  if (watchers) {
+    services.watcherChanged = (name) => watchers.changed(name);
+    await watchers.start();
   }
   const adminKey = options.reopen ? options.reopen.adminKey : (await services.apiKeys.create('test-admin', ['admin'])).key.reveal();
   return {
@@ -65,6 +71,7 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
       return { status: res.status, json, text };
     },
     async close() {
+      await watchers?.stop();
       await worker?.stop(5000);
       await http.close();
       await services.close();

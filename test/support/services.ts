@@ -31,7 +31,8 @@ export async function openTestServices(options: TestServicesOptions = {}): Promi
   const store = await openStore(config.database);
   const { keyring } = await unlockKeyring(config.masterKey, store);
   const services = createServices(config, options.logger ?? createLogger('silent'), store, keyring);
-  return { ...services, cwd, masterKey, close: () => store.close() };
+  // The same object, extended: services hold closures over it (wakeOutbox, watcherChanged are set later).
+  return Object.assign(services, { cwd, masterKey, close: () => store.close() });
 }
 
 export { buildHttpServer };

@@ -4,6 +4,7 @@ import { migration0001Meta } from './0001_meta.js';
 import { migration0002Credentials } from './0002_credentials.js';
 import { migration0003Outbound } from './0003_outbound.js';
 import { migration0004ClientAuth } from './0004_client_auth.js';
+import { migration0005Inbound } from './0005_inbound.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -11,4 +12,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0002_credentials': migration0002Credentials,
   '0003_outbound': migration0003Outbound,
   '0004_client_auth': migration0004ClientAuth,
+  '0005_inbound': migration0005Inbound,
 };

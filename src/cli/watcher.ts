@@ -1,0 +1,103 @@
+// `mailgate watcher …` and `mailgate status`: thin shells over the watcher service and a one-screen summary for people and cron.
+import type { Command } from 'commander';
+import { ErrorCode, MailgateError } from '../errors.js';
+import { withServices, type ConfigOption } from './context.js';
+import { CONFIG_OPTION_HELP, printLine, table, type Print } from './format.js';
+
+export function registerWatcherCommands(program: Command, print: Print = printLine): void {
+  const watcher = program.command('watcher').description('inbound mailboxes (IMAP or POP3) delivered to webhooks');
+
+  watcher
+    .command('add')
+    .argument('<name>')
+    .requiredOption('--server <name>', 'an imap or pop3 server')
+    .requiredOption('--webhook-url <url>', 'where each message is POSTed')
+    .requiredOption('--webhook-secret-env <var>', 'the signing secret, from this environment variable (at least 16 characters)')
+    .option('--folder <folder>', 'IMAP folder (default INBOX)')
+    .option('--mode <mode>', 'idle (default for IMAP, with a polling fallback) | poll')
+    .option('--poll-interval <seconds>', 'seconds between polls (default 60)')
+    .option('--after <action>', 'seen (default) | delete | move:<folder>')
+    .option('--filter-from <text>', 'only messages whose From contains this')
+    .option('--filter-subject <regex>', 'only messages whose Subject matches this')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((name: string, o: ConfigOption & { server: string; webhookUrl: string; webhookSecretEnv: string; folder?: string; mode?: string; pollInterval?: string; after?: string; filterFrom?: string; filterSubject?: string }) => {
+      const secret = process.env[o.webhookSecretEnv];
+      if (!secret) throw new MailgateError(ErrorCode.INPUT_INVALID, `--webhook-secret-env: the environment variable ${o.webhookSecretEnv} is empty or unset`);
+      return withServices(o, async (services) => {
+        const view = await services.watchers.add({
+          name,
+          server: o.server,
+          webhook: { url: o.webhookUrl, secret },
+          ...(o.folder ? { folder: o.folder } : {}),
+          ...(o.mode ? { mode: o.mode } : {}),
+          ...(o.pollInterval ? { pollIntervalSeconds: Number(o.pollInterval) } : {}),
+          ...(o.after ? { after: o.after } : {}),
+          ...(o.filterFrom || o.filterSubject ? { filter: { ...(o.filterFrom ? { from: o.filterFrom } : {}), ...(o.filterSubject ? { subject: o.filterSubject } : {}) } } : {}),
+        });
+        print(`added watcher ${view.name}: ${view.server} ${view.folder} (${view.mode}) → ${view.webhookUrl}, then ${view.after}; a running \`mailgate serve\` starts it`);
+      });
+    });
+
+  watcher
+    .command('list')
+    .option('--json', 'print JSON')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((o: ConfigOption & { json?: boolean }) =>
+      withServices(o, async (services) => {
+        const all = await services.watchers.list();
+        if (o.json) return print(JSON.stringify(all, null, 2));
+        if (all.length === 0) return print('no watchers (add one with `mailgate watcher add`)');
+        for (const line of table([['NAME', 'SERVER', 'FOLDER', 'STATE', 'DELIVERED', 'PARKED', 'LAST MESSAGE', 'LAST ERROR'], ...all.map((w) => [w.name, w.server, w.folder, w.enabled ? w.status.state : 'disabled', String(w.status.delivered), String(w.status.parked), w.status.lastMessageAt ?? '-', (w.status.lastError ?? '').slice(0, 60)])])) print(line);
+      }),
+    );
+
+  watcher
+    .command('remove')
+    .argument('<name>')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((name: string, o: ConfigOption) =>
+      withServices(o, async (services) => {
+        await services.watchers.remove(name);
+        print(`removed watcher ${name}`);
+      }),
+    );
+
+  program
+    .command('status')
+    .description('one-screen summary; exits 1 when something needs a person (for cron and monitoring)')
+    .option('--json', 'print JSON')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((o: ConfigOption & { json?: boolean }) =>
+      withServices(o, async (services) => {
+        const credentials = await services.credentials.list();
+        const watchers = await services.watchers.list();
+        const depth = await services.outbox.depth();
+        const failed = await services.store.db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'failed').where('updated_at', '>', new Date(Date.now() - 86_400_000).toISOString()).executeTakeFirst();
+        const problems: string[] = [];
+        for (const c of credentials) {
+          if (c.status === 'needs_reauthorization' || c.status === 'client_secret_invalid') problems.push(`credential ${c.name}: ${c.status} — ${c.statusReason ?? ''} (fix: mailgate credential authorize ${c.name}, or ${services.config.publicUrl}/credentials/${c.name}/connect)`);
+          else if (c.status === 'refresh_failing') problems.push(`credential ${c.name}: refresh failing — ${c.lastError ?? ''}`);
+        }
+        for (const w of watchers) {
+          if (w.enabled && (w.status.state === 'backoff' || w.status.state === 'error')) problems.push(`watcher ${w.name}: ${w.status.state} — ${w.status.lastError ?? ''}`);
+          if (w.status.parked > 0) problems.push(`watcher ${w.name}: ${w.status.parked} parked deliver${w.status.parked === 1 ? 'y' : 'ies'} (see mailgate watcher list / the API)`);
+        }
+        const failedCount = Number(failed?.n ?? 0);
+        if (failedCount > 0) problems.push(`outbox: ${failedCount} message${failedCount === 1 ? '' : 's'} failed in the last 24 hours`);
+        if (o.json) print(JSON.stringify({ ok: problems.length === 0, problems, credentials: credentials.map((c) => ({ name: c.name, status: c.status, expiresAt: c.expiresAt })), outbox: { ...depth, failedLast24h: failedCount }, watchers: watchers.map((w) => ({ name: w.name, ...w.status })) }, null, 2));
+        else {
+          print(`credentials: ${credentials.length} (${summarize(credentials.map((c) => c.status))})`);
+          print(`outbox: ${depth.queued} waiting${depth.oldestQueuedAt ? `, oldest since ${depth.oldestQueuedAt}` : ''}; ${failedCount} failed in 24 h`);
+          print(`watchers: ${watchers.length} (${summarize(watchers.map((w) => (w.enabled ? w.status.state : 'disabled')))})`);
+          print(problems.length === 0 ? 'all good' : `needs attention:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+        }
+        if (problems.length > 0) process.exitCode = 1;
+      }),
+    );
+}
+
+function summarize(values: string[]): string {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
+}

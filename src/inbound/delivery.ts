@@ -1,0 +1,84 @@
+// One inbound message from fetched bytes to its webhook: parse, filter, recognise a reply acknowledgement, POST signed, and record the outcome.
+import type { Logger } from '../log.js';
+import type { OutboxRepository } from '../outbox/repository.js';
+import { backoffDelay } from '../tokens/backoff.js';
+import { findAcknowledgement, matchesFilter, parseInbound, type WebhookBody } from './payload.js';
+import type { DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
+import { settingsOf } from './repository.js';
+import { deliverWebhook } from './webhook.js';
+
+export interface InboundOptions {
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  maxMessageBytes: number;
+  webhookTimeoutMs: number;
+}
+
+export interface DeliveryContext {
+  repo: WatcherRepository;
+  outbox: OutboxRepository;
+  logger: Logger;
+  options: InboundOptions;
+}
+
+export type DeliveryOutcome = 'delivered' | 'retry' | 'parked' | 'skipped';
+
+/**
+ * Delivers `raw` for `delivery`; `acknowledge` (mark seen / move / delete upstream) runs only after the webhook
+ * answered 2xx — the design's invariant. Returns what happened; never throws for the message's own faults.
+ */
+export async function deliverInbound(
+  ctx: DeliveryContext,
+  watcher: WatcherRow,
+  delivery: DeliveryRow,
+  raw: Buffer,
+  mailbox: WebhookBody['mailbox'],
+  acknowledge: () => Promise<void>,
+): Promise<DeliveryOutcome> {
+  const settings = settingsOf(watcher);
+  const attempts = delivery.attempts + 1;
+  if (raw.length > ctx.options.maxMessageBytes) {
+    const error = `the message is ${(raw.length / 1048576).toFixed(1)} MB, over the ${(ctx.options.maxMessageBytes / 1048576).toFixed(0)} MB limit: left in the mailbox`;
+    await ctx.repo.recordDelivery(delivery.id, { status: 'parked', error, size: raw.length, attempts });
+    return 'parked';
+  }
+  const message = await parseInbound(raw);
+  const facts = { messageId: message.messageId, subject: message.subject, from: message.from[0]?.address ?? null, size: raw.length };
+  if (!matchesFilter(message, { from: settings.filterFrom, subject: settings.filterSubject })) {
+    await ctx.repo.recordDelivery(delivery.id, { status: 'skipped', ...facts, attempts });
+    return 'skipped';
+  }
+  const ack = await findAcknowledgement(message, ctx.outbox);
+  const body: WebhookBody = { event: ack ? 'ack' : 'message', deliveryId: delivery.id, watcher: settings.name, mailbox, message, ...(ack ? { ack } : {}) };
+  const result = await deliverWebhook({
+    url: settings.webhookUrl,
+    secret: ctx.repo.secretOf(watcher).reveal(),
+    event: body.event,
+    body,
+    deliveryId: delivery.id,
+    timeoutMs: ctx.options.webhookTimeoutMs,
+  });
+  if (result.ok) {
+    try {
+      await acknowledge();
+    } catch (err) {
+      // The receiver has it: record the delivery; the message stays unacknowledged upstream, which is safe.
+      ctx.logger.warn({ watcher: settings.name, delivery: delivery.id, err: (err as Error).message }, 'delivered, but acknowledging upstream failed');
+    }
+    await ctx.repo.recordDelivery(delivery.id, { status: 'delivered', event: body.event, ...facts, error: null, attempts });
+    ctx.logger.info({ watcher: settings.name, delivery: delivery.id, event: body.event, status: result.status, ms: result.ms }, 'inbound message delivered');
+    return 'delivered';
+  }
+  const error = `webhook: ${result.error ?? `answered ${result.status}`}`;
+  if (result.retryable && attempts < ctx.options.maxAttempts) {
+    const delay = backoffDelay(attempts, { baseMs: ctx.options.retryBaseMs, maxMs: ctx.options.retryMaxMs });
+    await ctx.repo.recordDelivery(delivery.id, { status: 'pending', event: body.event, ...facts, error, attempts, nextAttemptAt: new Date(Date.now() + delay).toISOString() });
+    ctx.logger.warn({ watcher: settings.name, delivery: delivery.id, status: result.status, delayMs: delay }, 'webhook failed; retrying');
+    return 'retry';
+  }
+  // Parked, never dropped: the message stays in the mailbox, unacknowledged, and is listed for a person to retry.
+  await ctx.repo.recordDelivery(delivery.id, { status: 'parked', event: body.event, ...facts, error: `${error} (after ${attempts} attempt${attempts > 1 ? 's' : ''})`, attempts });
+  ctx.logger.warn({ watcher: settings.name, delivery: delivery.id, status: result.status }, 'webhook keeps failing: delivery parked');
+  return 'parked';
+}

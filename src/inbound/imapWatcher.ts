@@ -1,0 +1,228 @@
+// Watches one IMAP folder: logs in with XOAUTH2 (or a password), delivers what is new, listens with IDLE (or polls), and reconnects with backoff.
+import tls from 'node:tls';
+import { ImapFlow, type FetchMessageObject } from 'imapflow';
+import type { Logger } from '../log.js';
+import type { ResolvedServer } from '../servers/model.js';
+import type { ServerRepository } from '../servers/repository.js';
+import type { TokenManager } from '../tokens/tokenManager.js';
+import { backoffDelay } from '../tokens/backoff.js';
+import type { OutboxRepository } from '../outbox/repository.js';
+import { deliverInbound, type InboundOptions } from './delivery.js';
+import type { DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
+import { settingsOf } from './repository.js';
+
+export interface WatcherDependencies {
+  repo: WatcherRepository;
+  servers: ServerRepository;
+  tokens: TokenManager;
+  outbox: OutboxRepository;
+  logger: Logger;
+  options: InboundOptions & { reconnectMaxMs: number; idleCheckMs: number };
+}
+
+const RECONNECT_BASE_MS = 1000;
+
+export class ImapWatcher {
+  #stopping = false;
+  #running: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #client: ImapFlow | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly deps: WatcherDependencies,
+  ) {}
+
+  start(): void {
+    this.#running = this.#run();
+  }
+
+  /** Something changed (a retry was asked for, new mail was signalled): look now. */
+  kick(): void {
+    this.#wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.kick();
+    try {
+      await this.#client?.logout();
+    } catch {
+      this.#client?.close();
+    }
+    await this.#running;
+    await this.deps.repo.setState(this.name, 'stopped').catch(() => undefined);
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopping) {
+      try {
+        const connected = await this.#session();
+        if (connected) failures = 0;
+      } catch (err) {
+        const message = describe(err);
+        this.deps.logger.warn({ watcher: this.name, err: message }, 'watcher session failed');
+        await this.deps.repo.setState(this.name, 'backoff', { error: message }).catch(() => undefined);
+      }
+      if (this.#stopping) break;
+      failures += 1;
+      await this.#sleep(backoffDelay(failures, { baseMs: RECONNECT_BASE_MS, maxMs: this.deps.options.reconnectMaxMs }));
+    }
+  }
+
+  /** One connection's life. Returns true if it got as far as an open folder (so the backoff starts over). */
+  async #session(): Promise<boolean> {
+    const watcher = await this.deps.repo.get(this.name);
+    const settings = settingsOf(watcher);
+    const server = this.deps.servers.resolve(await this.deps.servers.get(settings.server));
+    if (server.protocol !== 'imap') throw new Error(`server ${server.name} is ${server.protocol}, not imap`);
+    await this.deps.repo.setState(this.name, 'connecting');
+
+    const client = await this.#connect(server);
+    this.#client = client;
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.on('error', (err: Error) => this.deps.logger.warn({ watcher: this.name, err: err.message }, 'IMAP connection error'));
+    client.on('exists', () => this.kick());
+    try {
+      const mailbox = await client.mailboxOpen(settings.folder);
+      const uidValidity = String(mailbox.uidValidity);
+      const state = await this.deps.repo.state(this.name);
+      if (state.uidvalidity !== uidValidity) {
+        await this.deps.repo.resetCheckpoint(this.name, uidValidity);
+        if (state.uidvalidity !== null) {
+          const warning = `UIDVALIDITY of ${settings.folder} changed from ${state.uidvalidity} to ${uidValidity} (the folder was recreated or the server renumbered it): checkpoint reset; ${settings.after === 'seen' ? 'unseen' : 'all'} messages in the folder are delivered again`;
+          this.deps.logger.warn({ watcher: this.name }, warning);
+          await this.deps.repo.setState(this.name, 'connected', { error: warning });
+        }
+      }
+      await this.deps.repo.setState(this.name, 'connected', { connected: true, ...(state.uidvalidity === uidValidity || state.uidvalidity === null ? { error: null } : {}) });
+      const idleCapable = client.capabilities.has('IDLE');
+
+      while (!this.#stopping && client.usable) {
+        await this.#deliverDue(client, watcher, server, uidValidity);
+        await this.#deliverNew(client, watcher, server, uidValidity);
+        const polling = settings.mode === 'poll' || !idleCapable;
+        await this.deps.repo.setState(this.name, polling ? 'polling' : 'idle');
+        const nextDue = await this.deps.repo.nextDueAt(this.name);
+        const untilDue = nextDue ? Math.max(0, Date.parse(nextDue) - Date.now()) : Infinity;
+        // IDLE runs on its own (imapflow starts it when the connection is free); a slow poll is kept as a safety net.
+        const wait = Math.min(untilDue, polling ? settings.pollIntervalSeconds * 1000 : this.deps.options.idleCheckMs);
+        await Promise.race([this.#sleep(wait), closed]);
+        if (polling && client.usable && !this.#stopping) await client.noop();
+      }
+      return true;
+    } finally {
+      if (client.usable) await client.logout().catch(() => client.close());
+      this.#client = undefined;
+    }
+  }
+
+  /** Logs in; with OAuth2, a refused login forces one token refresh and one more try. */
+  async #connect(server: ResolvedServer): Promise<ImapFlow> {
+    const attempt = async (forceRefresh: boolean) => {
+      const auth =
+        server.auth.type === 'oauth2'
+          ? { user: server.username ?? '', accessToken: (await this.deps.tokens.getAccessToken(server.auth.credential, { forceRefresh })).accessToken.reveal() }
+          : server.auth.type === 'password'
+            ? { user: server.username ?? '', pass: server.auth.password }
+            : undefined;
+      const client = new ImapFlow({
+        host: server.host,
+        port: server.port,
+        secure: server.security === 'tls',
+        doSTARTTLS: server.security === 'starttls' ? true : server.security === 'none' ? false : undefined,
+        tls: { ...(server.tlsCa ? { ca: [...tls.rootCertificates, server.tlsCa] } : {}), rejectUnauthorized: server.tlsRejectUnauthorized, minVersion: 'TLSv1.2' },
+        ...(auth ? { auth } : {}),
+        logger: false,
+        // Some servers (Microsoft) drop an IDLE after about 30 minutes: renew it well before.
+        maxIdleTime: 5 * 60_000,
+        // IDLE soon after our own commands end (imapflow waits 15 s by default): new mail is announced at once.
+        autoIdleDelay: 250,
+        connectionTimeout: 20_000,
+        greetingTimeout: 15_000,
+      } as ConstructorParameters<typeof ImapFlow>[0]);
+      client.on('error', () => undefined); // errors before connect() resolves are reported by connect() itself
+      await client.connect();
+      return client;
+    };
+    try {
+      return await attempt(false);
+    } catch (err) {
+      if (server.auth.type === 'oauth2' && (err as { authenticationFailed?: boolean }).authenticationFailed) {
+        this.deps.logger.info({ watcher: this.name }, 'IMAP login refused the token: refreshing once and retrying');
+        return attempt(true);
+      }
+      throw err;
+    }
+  }
+
+  async #deliverNew(client: ImapFlow, watcher: WatcherRow, server: ResolvedServer, uidValidity: string): Promise<void> {
+    const settings = settingsOf(watcher);
+    const { last_uid: last } = await this.deps.repo.state(this.name);
+    // From a fresh checkpoint (first start, or UIDVALIDITY changed) with after=seen, what was already read is done.
+    const query = last === 0 && settings.after === 'seen' ? { seen: false } : { uid: `${last + 1}:*` };
+    const found = await client.search(query, { uid: true });
+    // "n:*" always matches the highest UID, even below n (RFC 9051 §6.4.4): filter.
+    const uids = (found || []).filter((uid) => uid > last).sort((a, b) => a - b);
+    for (const uid of uids) {
+      if (this.#stopping || !client.usable) return;
+      const delivery = await this.deps.repo.admit(this.name, `imap:${uidValidity}:${uid}`, uid, uid);
+      if (delivery.status === 'pending') await this.#attempt(client, watcher, server, uidValidity, delivery);
+    }
+  }
+
+  async #deliverDue(client: ImapFlow, watcher: WatcherRow, server: ResolvedServer, uidValidity: string): Promise<void> {
+    for (const delivery of await this.deps.repo.dueDeliveries(this.name, 50)) {
+      if (this.#stopping || !client.usable) return;
+      if (!delivery.mailbox_key.startsWith(`imap:${uidValidity}:`)) {
+        await this.deps.repo.recordDelivery(delivery.id, { status: 'parked', error: 'the folder was renumbered (UIDVALIDITY changed) before this message was delivered; it is delivered again under its new UID if it is still there' });
+        continue;
+      }
+      await this.#attempt(client, watcher, server, uidValidity, delivery);
+    }
+  }
+
+  async #attempt(client: ImapFlow, watcher: WatcherRow, server: ResolvedServer, uidValidity: string, delivery: DeliveryRow): Promise<void> {
+    const settings = settingsOf(watcher);
+    const uid = delivery.uid!;
+    const fetched = (await client.fetchOne(String(uid), { source: true, size: true }, { uid: true })) as FetchMessageObject | false;
+    if (!fetched || !fetched.source) {
+      await this.deps.repo.recordDelivery(delivery.id, { status: 'parked', error: 'the message is no longer in the folder (moved or deleted by someone else) before it could be delivered' });
+      return;
+    }
+    await deliverInbound(
+      { repo: this.deps.repo, outbox: this.deps.outbox, logger: this.deps.logger, options: this.deps.options },
+      watcher,
+      delivery,
+      fetched.source,
+      { server: server.name, folder: settings.folder, uid, uidValidity },
+      () => acknowledge(client, uid, settings.after),
+    );
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+}
+
+/** What the watcher does upstream once the webhook took the message. */
+async function acknowledge(client: ImapFlow, uid: number, after: string): Promise<void> {
+  if (after === 'seen') await client.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
+  else if (after === 'delete') await client.messageDelete(String(uid), { uid: true });
+  else if (after.startsWith('move:')) await client.messageMove(String(uid), after.slice('move:'.length), { uid: true });
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; responseText?: string; authenticationFailed?: boolean; code?: string; serverResponseCode?: string };
+  if (e.authenticationFailed) return `IMAP login refused${e.responseText ? `: ${e.responseText}` : ''} (token invalid or lacking the IMAP scope, or IMAP disabled for the mailbox)`;
+  if (e.serverResponseCode === 'NONEXISTENT') return `the folder does not exist${e.responseText ? `: ${e.responseText}` : ''}`;
+  return `${e.code ? `${e.code}: ` : ''}${e.responseText ?? e.message ?? String(err)}`.slice(0, 500);
+}

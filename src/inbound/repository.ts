@@ -1,0 +1,229 @@
+// Watchers, their checkpoints (UIDVALIDITY + last UID) and the record of every inbound delivery, in the store.
+import crypto from 'node:crypto';
+import type { Selectable } from 'kysely';
+import { sql } from 'kysely';
+import { ErrorCode, MailgateError } from '../errors.js';
+import type { Keyring } from '../secrets/keyring.js';
+import { Secret } from '../secrets/secret.js';
+import type { Store } from '../store/store.js';
+import type { InboundDeliveriesTable, WatchersTable, WatcherStateTable } from '../store/tables.js';
+import type { WatcherRunState, WatcherSettings, WatcherView } from './model.js';
+
+export type WatcherRow = Selectable<WatchersTable>;
+export type WatcherStateRow = Selectable<WatcherStateTable>;
+export type DeliveryRow = Selectable<InboundDeliveriesTable>;
+export type DeliveryStatus = 'pending' | 'delivered' | 'parked' | 'skipped';
+
+const secretContext = (name: string) => `watcher:${name}:webhookSecret`;
+const now = () => new Date().toISOString();
+
+export class WatcherRepository {
+  constructor(
+    private readonly store: Store,
+    private readonly keyring: Keyring,
+  ) {}
+
+  async find(name: string): Promise<WatcherRow | undefined> {
+    return this.store.db.selectFrom('watchers').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  async get(name: string): Promise<WatcherRow> {
+    const row = await this.find(name);
+    if (!row) throw new MailgateError(ErrorCode.NOT_FOUND, `no watcher named ${JSON.stringify(name)} (list them with \`mailgate watcher list\`)`);
+    return row;
+  }
+
+  async list(): Promise<WatcherRow[]> {
+    return this.store.db.selectFrom('watchers').selectAll().orderBy('name').execute();
+  }
+
+  /** Inserts or replaces a watcher; `secret` undefined keeps the stored one. */
+  async save(settings: WatcherSettings, secret: string | undefined, source: 'config' | 'api'): Promise<void> {
+    const at = now();
+    const values = {
+      name: settings.name,
+      server: settings.server,
+      folder: settings.folder,
+      mode: settings.mode,
+      poll_interval_seconds: settings.pollIntervalSeconds,
+      after: settings.after,
+      webhook_url: settings.webhookUrl,
+      filter_from: settings.filterFrom ?? null,
+      filter_subject: settings.filterSubject ?? null,
+      enabled: settings.enabled ? 1 : 0,
+      source,
+      updated_at: at,
+    };
+    const sealed = secret === undefined ? undefined : this.keyring.seal(secret, secretContext(settings.name));
+    await this.store.db
+      .insertInto('watchers')
+      .values({ ...values, webhook_secret: sealed ?? '', created_at: at })
+      .onConflict((oc) => oc.column('name').doUpdateSet(sealed === undefined ? values : { ...values, webhook_secret: sealed }))
+      .execute();
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.store.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('watchers').where('name', '=', name).execute();
+      await trx.deleteFrom('watcher_state').where('watcher', '=', name).execute();
+    });
+  }
+
+  secretOf(row: WatcherRow): Secret {
+    return new Secret(this.keyring.open(row.webhook_secret, secretContext(row.name)));
+  }
+
+  async state(name: string): Promise<WatcherStateRow> {
+    const row = await this.store.db.selectFrom('watcher_state').selectAll().where('watcher', '=', name).executeTakeFirst();
+    if (row) return row;
+    const fresh = { watcher: name, uidvalidity: null, last_uid: 0, state: 'stopped', connected_at: null, last_message_at: null, last_error: null, last_error_at: null, updated_at: now() };
+    await this.store.db.insertInto('watcher_state').values(fresh).onConflict((oc) => oc.column('watcher').doNothing()).execute();
+    return fresh;
+  }
+
+  async setState(name: string, state: WatcherRunState, extra: { error?: string | null; connected?: boolean } = {}): Promise<void> {
+    await this.state(name);
+    const at = now();
+    await this.store.db
+      .updateTable('watcher_state')
+      .set({
+        state,
+        updated_at: at,
+        ...(extra.connected ? { connected_at: at } : {}),
+        ...(extra.error !== undefined ? { last_error: extra.error, ...(extra.error ? { last_error_at: at } : {}) } : {}),
+      })
+      .where('watcher', '=', name)
+      .execute();
+  }
+
+  /** A new UIDVALIDITY means the folder's UIDs were renumbered: start over from UID 0 (RFC 9051 §2.3.1.1). */
+  async resetCheckpoint(name: string, uidValidity: string): Promise<void> {
+    await this.state(name);
+    await this.store.db.updateTable('watcher_state').set({ uidvalidity: uidValidity, last_uid: 0, updated_at: now() }).where('watcher', '=', name).execute();
+  }
+
+  /**
+   * Records that `uid` was seen (a pending delivery) and moves the checkpoint past it, in one transaction: after a
+   * crash the pending row is retried, so nothing is missed, and the checkpoint never goes past an unrecorded message.
+   */
+  async admit(name: string, mailboxKey: string, uid: number | null, advanceTo: number | null): Promise<DeliveryRow> {
+    const at = now();
+    const row: DeliveryRow = {
+      id: `${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(8).toString('hex')}`,
+      watcher: name,
+      mailbox_key: mailboxKey,
+      uid,
+      status: 'pending',
+      event: null,
+      message_id: null,
+      subject: null,
+      from_address: null,
+      size: null,
+      attempts: 0,
+      next_attempt_at: at,
+      last_error: null,
+      created_at: at,
+      updated_at: at,
+      delivered_at: null,
+    };
+    return this.store.db.transaction().execute(async (trx) => {
+      const existing = await trx.selectFrom('inbound_deliveries').selectAll().where('watcher', '=', name).where('mailbox_key', '=', mailboxKey).executeTakeFirst();
+      if (!existing) await trx.insertInto('inbound_deliveries').values(row).execute();
+      if (advanceTo !== null) await trx.updateTable('watcher_state').set({ last_uid: advanceTo, updated_at: at }).where('watcher', '=', name).where('last_uid', '<', advanceTo).execute();
+      return existing ?? row;
+    });
+  }
+
+  async dueDeliveries(name: string, limit: number): Promise<DeliveryRow[]> {
+    return this.store.db.selectFrom('inbound_deliveries').selectAll().where('watcher', '=', name).where('status', '=', 'pending').where('next_attempt_at', '<=', now()).orderBy('id').limit(limit).execute();
+  }
+
+  async nextDueAt(name: string): Promise<string | undefined> {
+    const row = await this.store.db.selectFrom('inbound_deliveries').select(sql<string | null>`min(next_attempt_at)`.as('next')).where('watcher', '=', name).where('status', '=', 'pending').executeTakeFirst();
+    return row?.next ?? undefined;
+  }
+
+  async findDelivery(id: string): Promise<DeliveryRow | undefined> {
+    return this.store.db.selectFrom('inbound_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async deliveryByKey(name: string, mailboxKey: string): Promise<DeliveryRow | undefined> {
+    return this.store.db.selectFrom('inbound_deliveries').selectAll().where('watcher', '=', name).where('mailbox_key', '=', mailboxKey).executeTakeFirst();
+  }
+
+  async recordDelivery(id: string, outcome: { status: DeliveryStatus; event?: string; messageId?: string | null; subject?: string | null; from?: string | null; size?: number | null; error?: string | null; nextAttemptAt?: string; attempts?: number }): Promise<void> {
+    const at = now();
+    await this.store.db
+      .updateTable('inbound_deliveries')
+      .set({
+        status: outcome.status,
+        updated_at: at,
+        ...(outcome.event !== undefined ? { event: outcome.event } : {}),
+        ...(outcome.messageId !== undefined ? { message_id: outcome.messageId } : {}),
+        ...(outcome.subject !== undefined ? { subject: outcome.subject?.slice(0, 1000) ?? null } : {}),
+        ...(outcome.from !== undefined ? { from_address: outcome.from?.slice(0, 500) ?? null } : {}),
+        ...(outcome.size !== undefined ? { size: outcome.size } : {}),
+        ...(outcome.error !== undefined ? { last_error: outcome.error } : {}),
+        ...(outcome.nextAttemptAt !== undefined ? { next_attempt_at: outcome.nextAttemptAt } : {}),
+        ...(outcome.attempts !== undefined ? { attempts: outcome.attempts } : {}),
+        ...(outcome.status === 'delivered' ? { delivered_at: at } : {}),
+      })
+      .where('id', '=', id)
+      .execute();
+    if (outcome.status === 'delivered') {
+      const row = await this.findDelivery(id);
+      if (row) await this.store.db.updateTable('watcher_state').set({ last_message_at: at }).where('watcher', '=', row.watcher).execute();
+    }
+  }
+
+  async deliveries(name: string, status: DeliveryStatus | undefined, limit: number): Promise<DeliveryRow[]> {
+    let query = this.store.db.selectFrom('inbound_deliveries').selectAll().where('watcher', '=', name);
+    if (status) query = query.where('status', '=', status);
+    return query.orderBy('id', 'desc').limit(limit).execute();
+  }
+
+  async counts(name: string): Promise<Record<DeliveryStatus, number>> {
+    const rows = await this.store.db.selectFrom('inbound_deliveries').select(['status', sql<number>`count(*)`.as('n')]).where('watcher', '=', name).groupBy('status').execute();
+    const counts: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, parked: 0, skipped: 0 };
+    for (const r of rows) counts[r.status as DeliveryStatus] = Number(r.n);
+    return counts;
+  }
+
+  async view(row: WatcherRow): Promise<WatcherView> {
+    const state = await this.state(row.name);
+    const counts = await this.counts(row.name);
+    return {
+      ...settingsOf(row),
+      source: row.source as 'config' | 'api',
+      status: {
+        state: state.state as WatcherRunState,
+        connectedAt: state.connected_at,
+        lastMessageAt: state.last_message_at,
+        lastError: state.last_error,
+        lastErrorAt: state.last_error_at,
+        uidValidity: state.uidvalidity,
+        lastUid: state.last_uid,
+        delivered: counts.delivered,
+        pending: counts.pending,
+        parked: counts.parked,
+      },
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+}
+
+export function settingsOf(row: WatcherRow): WatcherSettings {
+  return {
+    name: row.name,
+    server: row.server,
+    folder: row.folder,
+    mode: row.mode as 'idle' | 'poll',
+    pollIntervalSeconds: row.poll_interval_seconds,
+    after: row.after,
+    webhookUrl: row.webhook_url,
+    filterFrom: row.filter_from ?? undefined,
+    filterSubject: row.filter_subject ?? undefined,
+    enabled: row.enabled === 1,
+  };
+}
