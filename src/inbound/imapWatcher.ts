@@ -2,6 +2,7 @@
 import tls from 'node:tls';
 import { ImapFlow, type FetchMessageObject } from 'imapflow';
 import type { Logger } from '../log.js';
+import { Wakeup } from '../wakeup.js';
 import type { ResolvedServer } from '../servers/model.js';
 import type { ServerRepository } from '../servers/repository.js';
 import type { TokenManager } from '../tokens/tokenManager.js';
@@ -25,7 +26,7 @@ const RECONNECT_BASE_MS = 1000;
 export class ImapWatcher {
   #stopping = false;
   #running: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   #client: ImapFlow | undefined;
 
   constructor(
@@ -39,7 +40,7 @@ export class ImapWatcher {
 
   /** Something changed (a retry was asked for, new mail was signalled): look now. */
   kick(): void {
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   async stop(): Promise<void> {
@@ -202,14 +203,7 @@ export class ImapWatcher {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
+    return this.#wakeup.sleep(ms);
   }
 }
 

@@ -1,5 +1,6 @@
 // Watches a POP3 mailbox by polling: logs in with XOAUTH2 (or a password), delivers messages whose UIDL is new, deletes them after delivery if asked.
 import type { ResolvedServer } from '../servers/model.js';
+import { Wakeup } from '../wakeup.js';
 import { backoffDelay } from '../tokens/backoff.js';
 import { connectPop3, type Pop3Client } from './pop3/client.js';
 import { deliverInbound } from './delivery.js';
@@ -10,7 +11,7 @@ import { settingsOf } from './repository.js';
 export class Pop3Watcher {
   #stopping = false;
   #running: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
 
   constructor(
     readonly name: string,
@@ -22,7 +23,7 @@ export class Pop3Watcher {
   }
 
   kick(): void {
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   async stop(): Promise<void> {
@@ -53,14 +54,7 @@ export class Pop3Watcher {
         wait = backoffDelay(failures, { baseMs: 1000, maxMs: this.deps.options.reconnectMaxMs });
       }
       if (this.#stopping) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, wait);
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.#wake = done;
-      });
+      await this.#wakeup.sleep(wait);
     }
   }
 

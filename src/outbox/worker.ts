@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
+import { Wakeup } from '../wakeup.js';
 import type { Services } from '../services.js';
 import type { SenderService, SenderView } from '../senders/service.js';
 import type { ResolvedServer } from '../servers/model.js';
@@ -49,7 +50,7 @@ export class OutboxWorker {
   readonly #inflight = new Set<Promise<void>>();
   #running: Promise<void> | undefined;
   #stopping = false;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   readonly #batch: number;
   /** Servers change rarely and are read for every message: remembered for a second (senders cache themselves). */
   readonly #servers = new Map<string, { server: ResolvedServer | undefined; until: number }>();
@@ -78,7 +79,7 @@ export class OutboxWorker {
 
   /** Tells the loop that a message was accepted, so it need not wait for the next poll. */
   wake(): void {
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   /** Stops taking messages and waits for the ones being sent, up to `timeoutMs`; unfinished ones are sent again later. */
@@ -128,14 +129,7 @@ export class OutboxWorker {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
+    return this.#wakeup.sleep(ms);
   }
 
   async #deliver(row: OutboxRow): Promise<void> {

@@ -163,6 +163,34 @@ describe('IMAP watcher', () => {
     expect((await app.services.credentialRepo.get('alice-m365')).last_refreshed_at! > before!).toBe(true);
   }, 40_000);
 
+  it('notices a UIDVALIDITY change (folder recreated), reports it, and delivers the new folder\'s messages', async () => {
+    const tokens = await obtainTokens(bed.auth, { user: alice() });
+    const imap = new ImapFlow({ host: '127.0.0.1', port: bed.mail.ports.imap, secure: false, tls: { ca: bed.mail.caPem }, auth: { user: alice().email, accessToken: tokens.access_token }, logger: false });
+    await imap.connect();
+    let before: { lastUid: number; uidValidity: string };
+    try {
+      await imap.mailboxCreate('Alarms');
+      await imap.append('Alarms', mail(`alarms one ${Date.now()}`));
+      expect((await app.api('POST', '/api/v1/watchers', watcher('alarms', { folder: 'Alarms', after: 'delete' }))).status).toBe(201);
+      await eventually(async () => hook.received.filter((r) => r.body?.watcher === 'alarms').length, (n) => n === 1, 10_000, 'the first message of Alarms');
+      before = (await app.api('GET', '/api/v1/watchers/alarms')).json.status;
+      expect(before.lastUid).toBeGreaterThan(0);
+
+      // Delete and recreate the folder: its UIDs start over under a new UIDVALIDITY.
+      await imap.mailboxDelete('Alarms');
+      await imap.mailboxCreate('Alarms');
+      await imap.append('Alarms', mail(`alarms two ${Date.now()}`));
+    } finally {
+      await imap.logout();
+    }
+    await promisify(execFile)('doveadm', ['-c', path.join(bed.mail.dir, 'etc', 'dovecot.conf'), 'kick', alice().email]);
+    await eventually(async () => hook.received.filter((r) => r.body?.watcher === 'alarms').length, (n) => n === 2, 20_000, 'the message of the recreated folder');
+    const after = (await app.api('GET', '/api/v1/watchers/alarms')).json.status;
+    expect(after.uidValidity).not.toBe(before.uidValidity);
+    expect(after.lastError).toMatch(/UIDVALIDITY of Alarms changed from \d+ to \d+/);
+    expect((await app.api('DELETE', '/api/v1/watchers/alarms')).status).toBe(204);
+  }, 40_000);
+
   it('misses nothing that arrived while Mailgate was down, and redelivers nothing already acknowledged', async () => {
     const deliveredBefore = hook.received.filter((r) => r.status === 200).length;
     await app.close();
