@@ -16,6 +16,7 @@ import { ServerRepository } from './servers/repository.js';
 import { ServerService } from './servers/service.js';
 import { WatcherRepository } from './inbound/repository.js';
 import { WatcherService } from './inbound/service.js';
+import { Metrics } from './observability/metrics.js';
 
 export interface Services {
   config: Config;
@@ -39,6 +40,7 @@ export interface Services {
   watchers: WatcherService;
   /** Tells the running watchers of this process that a definition changed (set by the gateway). */
   watcherChanged: (name: string) => void;
+  metrics: Metrics;
 }
 
 /** The redirect URI every provider must know: shown by `credential show`, pasted into the provider's portal. */
@@ -49,7 +51,9 @@ export function redirectUriOf(config: Config): string {
 export function createServices(config: Config, logger: Logger, store: Store, keyring: Keyring): Services {
   const redirectUri = redirectUriOf(config);
   const credentialRepo = new CredentialRepository(store, keyring);
+  const metrics = new Metrics(store);
   const tokens = new TokenManager(credentialRepo, logger.child({ component: 'tokens' }), {
+    onOutcome: (outcome) => metrics.refreshes.inc({ outcome }),
     refreshMarginMs: config.tokens.refreshMarginSeconds * 1000,
     reauthorizeLink: (name) => `${config.publicUrl}/credentials/${encodeURIComponent(name)}/connect`,
   });
@@ -78,6 +82,7 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     watcherRepo,
     watchers: new WatcherService(watcherRepo, serverRepo, (name) => services.watcherChanged(name)),
     watcherChanged: () => undefined,
+    metrics,
   };
   return services;
 }

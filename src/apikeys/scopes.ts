@@ -1,11 +1,12 @@
-// What an API key may do: the scope grammar (admin, send, token:<credential>, token:*) and the one rule that checks it.
+// What an API key may do: the scope grammar (admin, send, metrics, token:<credential>, token:*) and the one rule that checks it.
 
 /**
  * - `admin`: everything, including managing API keys, credentials and servers.
  * - `send`: submit messages (`POST /api/v1/messages`) and read their status.
+ * - `metrics`: read `GET /metrics` (for a Prometheus scraper's bearer token).
  * - `token:<credential>`: fetch that credential's access token; `token:*` for every credential.
  */
-export type Scope = 'admin' | 'send' | `token:${string}`;
+export type Scope = 'admin' | 'send' | 'metrics' | `token:${string}`;
 
 /**
  * Names of API keys and credentials (the same rule as src/credentials/input.ts): safe in URLs, shell arguments
@@ -16,10 +17,10 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 /** Every credential, present and future; only meaningful after `token:`. */
 export const ANY_CREDENTIAL = '*';
 
-export const SCOPE_HINT = '"admin", "send", "token:<credential>" or "token:*"';
+export const SCOPE_HINT = '"admin", "send", "metrics", "token:<credential>" or "token:*"';
 
 export function isScope(value: string): value is Scope {
-  if (value === 'admin' || value === 'send') return true;
+  if (value === 'admin' || value === 'send' || value === 'metrics') return true;
   if (!value.startsWith('token:')) return false;
   const credential = value.slice('token:'.length);
   return credential === ANY_CREDENTIAL || NAME_PATTERN.test(credential);

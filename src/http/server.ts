@@ -8,6 +8,7 @@ import { registerWatcherRoutes } from '../inbound/routes.js';
 import { registerCallbackRoute, type CallbackListener } from '../oauth/callbackRoute.js';
 import type { Services } from '../services.js';
 import { registerApiKeyRoutes } from './apiKeyRoutes.js';
+import { requireScope } from './apiAuth.js';
 import { registerHealthRoutes } from './health.js';
 
 const STATUS_BY_CODE: Partial<Record<Code, number>> = {
@@ -56,6 +57,14 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
     reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 
+  app.addHook('onResponse', async (request, reply) => {
+    services.metrics.httpDuration.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  // Prometheus text format; a scraper authenticates with an API key holding the "metrics" scope.
+  app.get('/metrics', { preHandler: requireScope(services.apiKeys, 'metrics') }, async (_request, reply) => {
+    reply.header('content-type', services.metrics.registry.contentType);
+    return services.metrics.registry.metrics();
+  });
   registerHealthRoutes(app, services.store);
   registerCallbackRoute(app, services.authorization, options.onOAuthCallback);
   registerApiKeyRoutes(app, services.apiKeys);

@@ -8,7 +8,7 @@ import type { ServerRepository } from '../servers/repository.js';
 import type { TokenManager } from '../tokens/tokenManager.js';
 import { backoffDelay } from '../tokens/backoff.js';
 import type { OutboxRepository } from '../outbox/repository.js';
-import { deliverInbound, type InboundOptions } from './delivery.js';
+import { deliverInbound, type DeliveryOutcome, type InboundOptions } from './delivery.js';
 import type { DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
 import { settingsOf } from './repository.js';
 
@@ -19,6 +19,8 @@ export interface WatcherDependencies {
   outbox: OutboxRepository;
   logger: Logger;
   options: InboundOptions & { reconnectMaxMs: number; idleCheckMs: number };
+  /** Told each delivery's outcome (metrics). */
+  onDelivery?: (watcher: string, outcome: DeliveryOutcome) => void;
 }
 
 const RECONNECT_BASE_MS = 1000;
@@ -192,7 +194,7 @@ export class ImapWatcher {
       await this.deps.repo.recordDelivery(delivery.id, { status: 'parked', error: 'the message is no longer in the folder (moved or deleted by someone else) before it could be delivered' });
       return;
     }
-    await deliverInbound(
+    const outcome = await deliverInbound(
       { repo: this.deps.repo, outbox: this.deps.outbox, logger: this.deps.logger, options: this.deps.options },
       watcher,
       delivery,
@@ -200,6 +202,7 @@ export class ImapWatcher {
       { server: server.name, folder: settings.folder, uid, uidValidity },
       () => acknowledge(client, uid, settings.after),
     );
+    this.deps.onDelivery?.(this.name, outcome);
   }
 
   #sleep(ms: number): Promise<void> {

@@ -25,6 +25,7 @@ export class WatcherManager {
       outbox: services.outbox,
       logger,
       options: inbound,
+      onDelivery: (watcher, outcome) => services.metrics.webhookDeliveries.inc({ watcher, outcome }),
     };
   }
 

@@ -75,7 +75,7 @@ export class Pop3Watcher {
         if (known && (known.status !== 'pending' || Date.parse(known.next_attempt_at) > Date.now())) continue;
         const delivery = known ?? (await this.deps.repo.admit(this.name, key, null, null));
         const raw = await client.retrieve(number);
-        await deliverInbound(
+        const outcome = await deliverInbound(
           { repo: this.deps.repo, outbox: this.deps.outbox, logger: this.deps.logger, options: this.deps.options },
           watcher,
           delivery,
@@ -85,6 +85,7 @@ export class Pop3Watcher {
             if (settings.after === 'delete') await client.delete(number);
           },
         );
+        this.deps.onDelivery?.(this.name, outcome);
       }
       clean = true;
     } finally {

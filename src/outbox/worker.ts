@@ -29,6 +29,8 @@ export interface OutboxWorkerDependencies {
   options: Config['outbox'];
   /** With SQLite there is one instance: at start, whatever was "sending" died with the last process. */
   requeueOnStart: boolean;
+  /** Told every attempt's outcome (metrics). */
+  onAttempt?: (server: string, outcome: AttemptRecord['outcome']) => void;
 }
 
 /** The worker for a set of services, as `serve` runs it. */
@@ -42,6 +44,7 @@ export function createOutboxWorker(services: Services): OutboxWorker {
     logger: services.logger.child({ component: 'outbox' }),
     options: services.config.outbox,
     requeueOnStart: services.config.database.kind === 'sqlite',
+    onAttempt: (server, outcome) => services.metrics.sends.inc({ server, outcome }),
   });
 }
 
@@ -152,6 +155,7 @@ export class OutboxWorker {
       const info = await this.deps.transports.get(server).sendMail(mailOptions(message, sender, row));
       const rejected = ((info.rejected ?? []) as (string | { address: string })[]).map((r) => (typeof r === 'string' ? r : r.address));
       await this.deps.outbox.markSent(row, { server: serverName, response: info.response, rejected, attempt: { at: at(), server: serverName, outcome: 'sent', response: info.response } });
+      this.deps.onAttempt?.(serverName, 'sent');
       this.deps.logger.info({ id: row.id, server: serverName, attempts: row.attempts + 1, rejected: rejected.length }, 'message sent');
     } catch (err) {
       await this.#handleFailure(row, route, index, serverName, classifySendError(err));
@@ -161,7 +165,10 @@ export class OutboxWorker {
   async #handleFailure(row: OutboxRow, route: string[], index: number, serverName: string, failure: SendFailure): Promise<void> {
     const { options, outbox, logger } = this.deps;
     const attemptNo = row.attempts + 1;
-    const record = (outcome: AttemptRecord['outcome']): AttemptRecord => ({ at: new Date().toISOString(), server: serverName, outcome, error: failure.message, ...(failure.response ? { response: failure.response } : {}) });
+    const record = (outcome: AttemptRecord['outcome']): AttemptRecord => {
+      this.deps.onAttempt?.(serverName, outcome);
+      return { at: new Date().toISOString(), server: serverName, outcome, error: failure.message, ...(failure.response ? { response: failure.response } : {}) };
+    };
     if (failure.kind === 'permanent') {
       await outbox.markFailed(row, { error: failure.message, ...(failure.response ? { response: failure.response } : {}), rejected: failure.rejected, attempt: record('failed') });
       logger.warn({ id: row.id, server: serverName, responseCode: failure.responseCode }, 'message refused by the server: failed');

@@ -11,6 +11,7 @@ import { parseServiceAccountKey, requestServiceAccountToken } from '../oauth/ass
 import type { CredentialSettings } from '../credentials/model.js';
 import { classifyGrantError, type FailureKind, type GrantFailure } from '../oauth/grantErrors.js';
 import { Secret } from '../secrets/secret.js';
+import type { RefreshOutcome } from '../observability/metrics.js';
 import { backoffDelay, REFRESH_BACKOFF } from './backoff.js';
 
 export interface AccessToken {
@@ -26,6 +27,8 @@ export interface TokenManagerOptions {
   leaseMs?: number;
   /** Link shown with "sign in again" errors: the web UI's page for credentials. */
   reauthorizeLink?: (name: string) => string;
+  /** Told the outcome of every token request (metrics). */
+  onOutcome?: (outcome: RefreshOutcome) => void;
 }
 
 const STATUS_BY_KIND: Record<FailureKind, CredentialStatus> = {
@@ -56,6 +59,7 @@ export class TokenManager {
   readonly #marginMs: number;
   readonly #leaseMs: number;
   readonly #link: (name: string) => string;
+  readonly #onOutcome: (outcome: RefreshOutcome) => void;
   /** Counts token-endpoint calls; tests and metrics read it. */
   refreshCount = 0;
 
@@ -67,6 +71,7 @@ export class TokenManager {
     this.#marginMs = options.refreshMarginMs ?? 5 * 60_000;
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#link = options.reauthorizeLink ?? ((name) => `mailgate credential authorize ${name}`);
+    this.#onOutcome = options.onOutcome ?? (() => undefined);
   }
 
   /** A valid access token for `name`, refreshed first when it expires within the margin (or when `forceRefresh`). */
@@ -156,6 +161,7 @@ export class TokenManager {
       throw await this.#recordFailure(row, serviceAccountView(settings, await classifyGrantError(err)), err);
     }
     const tokens = tokenSetFrom(response);
+    this.#onOutcome('success');
     await this.repo.saveTokens(row.name, tokens, {
       reason: settings.grant === 'client_credentials' ? 'access token issued (client credentials)' : 'refreshed',
       previousStatus: row.status,
@@ -180,6 +186,7 @@ export class TokenManager {
 
   async #recordFailure(row: CredentialRow, failure: GrantFailure, cause: unknown): Promise<MailgateError> {
     const status = STATUS_BY_KIND[failure.kind];
+    this.#onOutcome(failure.kind === 'transient' ? 'transient_failure' : failure.kind === 'refused' ? 'refused' : status === 'client_secret_invalid' ? 'client_secret_invalid' : 'needs_reauthorization');
     const failures = row.failure_count + 1;
     const next = failure.kind === 'transient' ? new Date(Date.now() + backoffDelay(failures, REFRESH_BACKOFF)).toISOString() : null;
     await this.repo.setStatus(row.name, { status, reason: failure.message, lastError: failure.message, failureCount: failures, nextAttemptAt: next });

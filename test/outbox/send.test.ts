@@ -7,6 +7,7 @@ import { addConnected, login, microsoftCredential } from '../support/credentials
 import { eventually, readInbox } from '../support/mailbox.js';
 import { startMailgateApp, type MailgateApp } from '../support/mailgateApp.js';
 import { Secret } from '../../src/secrets/secret.js';
+import { parsePrometheus, sampleValue } from '../support/prometheus.js';
 
 const bed = useTestbed();
 let app: MailgateApp;
@@ -150,6 +151,34 @@ describe('outbox', () => {
     const down = await app.api('POST', '/api/v1/servers/nowhere/test');
     expect(down.json.ok).toBe(false);
     expect(down.json.steps[0]).toMatchObject({ name: 'connect', ok: false, explanation: { meaning: expect.any(String), fix: expect.any(String) } });
+  });
+
+  it('exposes Prometheus metrics whose numbers move when mail is sent, to a key with the metrics scope only', async () => {
+    const key = (await app.services.apiKeys.create('prometheus', ['metrics'])).key.reveal();
+    const scrape = async () => {
+      const res = await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${key}` } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/plain');
+      return parsePrometheus(await res.text());
+    };
+    expect((await fetch(`${app.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${sendKey}` } })).status).toBe(403);
+
+    const before = await scrape();
+    const sentBefore = sampleValue(before, 'mailgate_sends_total', { server: 'dovecot-oauth', outcome: 'sent' }) ?? 0;
+    expect(sentBefore).toBeGreaterThan(0);
+    expect(sampleValue(before, 'mailgate_credentials', { status: 'active' })).toBe(1);
+    expect(sampleValue(before, 'mailgate_token_refreshes_total', { outcome: 'success' })).toBeGreaterThan(0);
+    expect(sampleValue(before, 'mailgate_access_token_expiry_seconds', { credential: 'alice-m365' })).toBeGreaterThan(0);
+    expect(sampleValue(before, 'mailgate_outbox_messages', { status: 'failed' })).toBeGreaterThan(0);
+
+    const accepted = await submit({ sender: 'alerts', to: bob().email, subject: `metrics ${Date.now()}`, text: 'x' });
+    expect((await settled(accepted.json.id)).status).toBe('sent');
+    const after = await scrape();
+    expect(sampleValue(after, 'mailgate_sends_total', { server: 'dovecot-oauth', outcome: 'sent' })).toBe(sentBefore + 1);
+    expect(sampleValue(after, 'mailgate_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/messages', status: '202' })).toBeGreaterThan(
+      sampleValue(before, 'mailgate_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/messages', status: '202' }) ?? 0,
+    );
   });
 
   it('warns at configuration time about a port and security that do not match', async () => {

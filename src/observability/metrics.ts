@@ -1,0 +1,99 @@
+// Prometheus metrics (prom-client): counters moved by the work itself, and gauges read from the store at each scrape.
+import client from 'prom-client';
+import { sql } from 'kysely';
+import type { Store } from '../store/store.js';
+
+export type RefreshOutcome = 'success' | 'needs_reauthorization' | 'client_secret_invalid' | 'transient_failure' | 'refused';
+export type SendOutcome = 'sent' | 'retry' | 'next_server' | 'failed';
+export type WebhookOutcome = 'delivered' | 'retry' | 'parked' | 'skipped';
+
+/** One registry per gateway (not prom-client's global one), so tests and several gateways in a process stay apart. */
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly refreshes: client.Counter<'outcome'>;
+  readonly sends: client.Counter<'server' | 'outcome'>;
+  readonly webhookDeliveries: client.Counter<'watcher' | 'outcome'>;
+  readonly httpDuration: client.Histogram<'method' | 'route' | 'status'>;
+
+  constructor(store: Store) {
+    const registers = [this.registry];
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'mailgate_process_' });
+    this.refreshes = new client.Counter({ name: 'mailgate_token_refreshes_total', help: 'Token requests (refresh, client credentials, service account) by outcome', labelNames: ['outcome'], registers });
+    this.sends = new client.Counter({ name: 'mailgate_sends_total', help: 'SMTP delivery attempts by server and outcome', labelNames: ['server', 'outcome'], registers });
+    this.webhookDeliveries = new client.Counter({ name: 'mailgate_webhook_deliveries_total', help: 'Inbound webhook deliveries by watcher and outcome', labelNames: ['watcher', 'outcome'], registers });
+    this.httpDuration = new client.Histogram({
+      name: 'mailgate_http_request_duration_seconds',
+      help: 'HTTP request durations by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+
+    new client.Gauge({
+      name: 'mailgate_credentials',
+      help: 'Credentials by status',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        this.reset();
+        const rows = await store.db.selectFrom('credentials').select(['status', sql<number>`count(*)`.as('n')]).groupBy('status').execute();
+        for (const status of ['pending', 'active', 'refresh_failing', 'needs_reauthorization', 'client_secret_invalid', 'disabled']) this.set({ status }, 0);
+        for (const r of rows) this.set({ status: r.status }, Number(r.n));
+      },
+    });
+    new client.Gauge({
+      name: 'mailgate_access_token_expiry_seconds',
+      help: 'Seconds until each credential\'s access token expires (negative: expired)',
+      labelNames: ['credential'],
+      registers,
+      async collect() {
+        this.reset();
+        const rows = await store.db.selectFrom('credentials').select(['name', 'expires_at']).where('expires_at', 'is not', null).execute();
+        for (const r of rows) this.set({ credential: r.name }, Math.round((Date.parse(r.expires_at!) - Date.now()) / 1000));
+      },
+    });
+    new client.Gauge({
+      name: 'mailgate_outbox_messages',
+      help: 'Outbox messages by status',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        this.reset();
+        const rows = await store.db.selectFrom('outbox').select(['status', sql<number>`count(*)`.as('n')]).groupBy('status').execute();
+        for (const status of ['queued', 'sending', 'sent', 'failed']) this.set({ status }, 0);
+        for (const r of rows) this.set({ status: r.status }, Number(r.n));
+      },
+    });
+    new client.Gauge({
+      name: 'mailgate_outbox_oldest_waiting_seconds',
+      help: 'Age of the oldest message waiting to be sent (0 when none waits)',
+      registers,
+      async collect() {
+        const row = await store.db.selectFrom('outbox').select(sql<string | null>`min(created_at)`.as('oldest')).where('status', 'in', ['queued', 'sending']).executeTakeFirst();
+        this.set(row?.oldest ? Math.round((Date.now() - Date.parse(row.oldest)) / 1000) : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'mailgate_watcher_state',
+      help: '1 for each watcher\'s current state',
+      labelNames: ['watcher', 'state'],
+      registers,
+      async collect() {
+        this.reset();
+        const rows = await store.db.selectFrom('watcher_state').select(['watcher', 'state']).execute();
+        for (const r of rows) this.set({ watcher: r.watcher, state: r.state }, 1);
+      },
+    });
+    new client.Gauge({
+      name: 'mailgate_inbound_parked',
+      help: 'Inbound deliveries parked (waiting for a person), by watcher',
+      labelNames: ['watcher'],
+      registers,
+      async collect() {
+        this.reset();
+        const rows = await store.db.selectFrom('inbound_deliveries').select(['watcher', sql<number>`count(*)`.as('n')]).where('status', '=', 'parked').groupBy('watcher').execute();
+        for (const r of rows) this.set({ watcher: r.watcher }, Number(r.n));
+      },
+    });
+  }
+}
