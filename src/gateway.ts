@@ -61,6 +61,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     services.watcherChanged = (name) => watchers.changed(name);
     await watchers.start();
     lifecycle.onStop('watchers', () => watchers.stop());
+    services.alerts.start();
+    lifecycle.onStop('alerts', () => services.alerts.stop());
     // Stop steps run in reverse: the worker finishes its sends first; a message accepted meanwhile stays queued
     // (durable) for the next start; then HTTP drains its requests; the store closes last.
     lifecycle.onStop('outbox worker', () => worker.stop(config.shutdownTimeoutMs));

@@ -17,6 +17,7 @@ import { ServerService } from './servers/service.js';
 import { WatcherRepository } from './inbound/repository.js';
 import { WatcherService } from './inbound/service.js';
 import { Metrics } from './observability/metrics.js';
+import { AlertService } from './alerts/alerts.js';
 
 export interface Services {
   config: Config;
@@ -41,6 +42,7 @@ export interface Services {
   /** Tells the running watchers of this process that a definition changed (set by the gateway). */
   watcherChanged: (name: string) => void;
   metrics: Metrics;
+  alerts: AlertService;
 }
 
 /** The redirect URI every provider must know: shown by `credential show`, pasted into the provider's portal. */
@@ -83,6 +85,8 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     watchers: new WatcherService(watcherRepo, serverRepo, (name) => services.watcherChanged(name)),
     watcherChanged: () => undefined,
     metrics,
+    alerts: undefined as unknown as AlertService,
   };
+  services.alerts = new AlertService(services, logger.child({ component: 'alerts' }));
   return services;
 }

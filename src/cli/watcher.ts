@@ -1,5 +1,6 @@
 // `mailgate watcher …` and `mailgate status`: thin shells over the watcher service and a one-screen summary for people and cron.
 import type { Command } from 'commander';
+import { currentConditions } from '../alerts/conditions.js';
 import { ErrorCode, MailgateError } from '../errors.js';
 import { withServices, type ConfigOption } from './context.js';
 import { CONFIG_OPTION_HELP, printLine, table, type Print } from './format.js';
@@ -73,17 +74,9 @@ export function registerWatcherCommands(program: Command, print: Print = printLi
         const watchers = await services.watchers.list();
         const depth = await services.outbox.depth();
         const failed = await services.store.db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'failed').where('updated_at', '>', new Date(Date.now() - 86_400_000).toISOString()).executeTakeFirst();
-        const problems: string[] = [];
-        for (const c of credentials) {
-          if (c.status === 'needs_reauthorization' || c.status === 'client_secret_invalid') problems.push(`credential ${c.name}: ${c.status} — ${c.statusReason ?? ''} (fix: mailgate credential authorize ${c.name}, or ${services.config.publicUrl}/credentials/${c.name}/connect)`);
-          else if (c.status === 'refresh_failing') problems.push(`credential ${c.name}: refresh failing — ${c.lastError ?? ''}`);
-        }
-        for (const w of watchers) {
-          if (w.enabled && (w.status.state === 'backoff' || w.status.state === 'error')) problems.push(`watcher ${w.name}: ${w.status.state} — ${w.status.lastError ?? ''}`);
-          if (w.status.parked > 0) problems.push(`watcher ${w.name}: ${w.status.parked} parked deliver${w.status.parked === 1 ? 'y' : 'ies'} (see mailgate watcher list / the API)`);
-        }
+        // The same conditions the alerts come from, read live (serve need not run for this to be right).
+        const problems = (await currentConditions(services.store, services.config.publicUrl)).map((c) => `${c.kind.replace(/_/g, ' ')} (${c.subject}): ${c.message}${c.link ? ` — ${c.link}` : ''}`);
         const failedCount = Number(failed?.n ?? 0);
-        if (failedCount > 0) problems.push(`outbox: ${failedCount} message${failedCount === 1 ? '' : 's'} failed in the last 24 hours`);
         if (o.json) print(JSON.stringify({ ok: problems.length === 0, problems, credentials: credentials.map((c) => ({ name: c.name, status: c.status, expiresAt: c.expiresAt })), outbox: { ...depth, failedLast24h: failedCount }, watchers: watchers.map((w) => ({ name: w.name, ...w.status })) }, null, 2));
         else {
           print(`credentials: ${credentials.length} (${summarize(credentials.map((c) => c.status))})`);

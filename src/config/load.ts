@@ -53,6 +53,14 @@ export interface Config {
     /** In IDLE mode, look anyway this often (a server may drop IDLE notifications silently). */
     readonly idleCheckMs: number;
   };
+  readonly alerts: {
+    readonly webhook: { readonly url: string; readonly secret: string } | undefined;
+    readonly email: { readonly sender: string; readonly to: readonly string[] } | undefined;
+    readonly command: { readonly path: string; readonly args: readonly string[]; readonly timeoutMs: number } | undefined;
+    /** First repeat of a still-active alert; each later repeat waits twice as long, at most a day. */
+    readonly repeatMs: number;
+    readonly evaluateMs: number;
+  };
   /** Servers and senders defined in the file (kept in the store with source "config"). */
   readonly servers: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly senders: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
@@ -149,6 +157,13 @@ export function loadConfig(options: LoadConfigOptions): Config {
       webhookTimeoutMs: (fromFile.inbound?.webhookTimeoutSeconds ?? 10) * 1000,
       reconnectMaxMs: (fromFile.inbound?.reconnectMaxSeconds ?? 300) * 1000,
       idleCheckMs: 5 * 60_000,
+    },
+    alerts: {
+      webhook: fromFile.alerts?.webhook,
+      email: fromFile.alerts?.email,
+      command: fromFile.alerts?.command ? { path: fromFile.alerts.command.path, args: fromFile.alerts.command.args ?? [], timeoutMs: (fromFile.alerts.command.timeoutSeconds ?? 30) * 1000 } : undefined,
+      repeatMs: (fromFile.alerts?.repeatMinutes ?? 60) * 60_000,
+      evaluateMs: (fromFile.alerts?.evaluateSeconds ?? 30) * 1000,
     },
     servers: (fromFile.servers ?? {}) as Config['servers'],
     senders: (fromFile.senders ?? {}) as Config['senders'],

@@ -78,6 +78,21 @@ export const configFileSchema = z.strictObject({
       reconnectMaxSeconds: z.number({ error: 'expected seconds, 1-3600' }).min(1, { error: 'expected seconds, 1-3600' }).max(3600, { error: 'expected seconds, 1-3600' }).optional(),
     })
     .optional(),
+  alerts: z
+    .strictObject({
+      webhook: z.strictObject({ url: z.string().url({ error: 'expected an http(s) URL' }), secret: z.string().min(16, { error: 'expected a signing secret of at least 16 characters' }) }).optional(),
+      email: z.strictObject({ sender: z.string().min(1, { error: 'expected a sender name' }), to: z.array(z.string()).min(1, { error: 'expected at least one address' }) }).optional(),
+      command: z
+        .strictObject({
+          path: z.string().min(1, { error: 'expected the path of an executable' }),
+          args: z.array(z.string()).optional(),
+          timeoutSeconds: z.number({ error: 'expected seconds, 1-300' }).min(1, { error: 'expected seconds, 1-300' }).max(300, { error: 'expected seconds, 1-300' }).optional(),
+        })
+        .optional(),
+      repeatMinutes: z.number({ error: 'expected minutes, 1-1440' }).min(1, { error: 'expected minutes, 1-1440' }).max(1440, { error: 'expected minutes, 1-1440' }).optional(),
+      evaluateSeconds: z.number({ error: 'expected seconds, 5-3600' }).min(5, { error: 'expected seconds, 5-3600' }).max(3600, { error: 'expected seconds, 5-3600' }).optional(),
+    })
+    .optional(),
   servers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' }), serverInputSchema.omit({ name: true })).optional(),
   senders: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' }), senderInputSchema.omit({ name: true })).optional(),
 });

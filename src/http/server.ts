@@ -72,5 +72,8 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
   registerServerRoutes(app, services);
   registerMessageRoutes(app, services);
   registerWatcherRoutes(app, services);
+  app.get<{ Querystring: { status?: string } }>('/api/v1/alerts', { preHandler: requireScope(services.apiKeys, 'admin') }, async (request) => ({
+    alerts: await services.alerts.list(request.query.status === 'active' || request.query.status === 'resolved' ? request.query.status : undefined),
+  }));
   return app;
 }

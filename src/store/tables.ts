@@ -180,6 +180,20 @@ export interface InboundDeliveriesTable {
   delivered_at: string | null;
 }
 
+export interface AlertsTable {
+  id: string;
+  kind: string;
+  subject: string;
+  status: string;
+  message: string;
+  link: string | null;
+  raised_at: string;
+  notified_count: number;
+  last_notified_at: string | null;
+  next_notify_at: string | null;
+  resolved_at: string | null;
+}
+
 export interface Database {
   meta: MetaTable;
   credentials: CredentialsTable;
@@ -192,4 +206,5 @@ export interface Database {
   watchers: WatchersTable;
   watcher_state: WatcherStateTable;
   inbound_deliveries: InboundDeliveriesTable;
+  alerts: AlertsTable;
 }

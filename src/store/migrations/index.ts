@@ -5,6 +5,7 @@ import { migration0002Credentials } from './0002_credentials.js';
 import { migration0003Outbound } from './0003_outbound.js';
 import { migration0004ClientAuth } from './0004_client_auth.js';
 import { migration0005Inbound } from './0005_inbound.js';
+import { migration0006Alerts } from './0006_alerts.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -13,4 +14,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003_outbound': migration0003Outbound,
   '0004_client_auth': migration0004ClientAuth,
   '0005_inbound': migration0005Inbound,
+  '0006_alerts': migration0006Alerts,
 };
