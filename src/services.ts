@@ -18,6 +18,7 @@ import { WatcherRepository } from './inbound/repository.js';
 import { WatcherService } from './inbound/service.js';
 import { Metrics } from './observability/metrics.js';
 import { AlertService } from './alerts/alerts.js';
+import { AuditLog } from './audit/auditLog.js';
 
 export interface Services {
   config: Config;
@@ -43,6 +44,7 @@ export interface Services {
   watcherChanged: (name: string) => void;
   metrics: Metrics;
   alerts: AlertService;
+  audit: AuditLog;
 }
 
 /** The redirect URI every provider must know: shown by `credential show`, pasted into the provider's portal. */
@@ -86,6 +88,7 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     watcherChanged: () => undefined,
     metrics,
     alerts: undefined as unknown as AlertService,
+    audit: new AuditLog(store),
   };
   services.alerts = new AlertService(services, logger.child({ component: 'alerts' }));
   return services;

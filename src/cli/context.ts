@@ -5,12 +5,17 @@ import { createLogger } from '../log.js';
 import { unlockKeyring } from '../secrets/masterKey.js';
 import { createServices, type Services } from '../services.js';
 import { openStore } from '../store/store.js';
+import { cliActor } from '../audit/auditLog.js';
 
 export interface ConfigOption {
   config?: string;
 }
 
-export async function withServices<T>(options: ConfigOption, run: (services: Services) => Promise<T>): Promise<T> {
+/**
+ * Opens the services, runs `run`, closes them. With `audit`, a successful run is recorded in the audit log as done
+ * by the operating-system user (field names only).
+ */
+export async function withServices<T>(options: ConfigOption, run: (services: Services) => Promise<T>, audit?: { action: string; target?: string; fields?: string[] }): Promise<T> {
   const config = loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
   // CLI output is for people; logs go to stderr and only when something is wrong.
   const logger = createLogger(config.logLevel === 'debug' || config.logLevel === 'trace' ? config.logLevel : 'warn', process.stderr);
@@ -18,7 +23,10 @@ export async function withServices<T>(options: ConfigOption, run: (services: Ser
   try {
     const { keyring, warnings } = await unlockKeyring(config.masterKey, store);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    return await run(createServices(config, logger, store, keyring));
+    const services = createServices(config, logger, store, keyring);
+    const result = await run(services);
+    if (audit) await services.audit.record(cliActor(), audit.action, audit.target, { fields: audit.fields ?? [] });
+    return result;
   } finally {
     await store.close();
   }

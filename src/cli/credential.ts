@@ -98,7 +98,7 @@ export function registerCredentialCommands(program: Command, print: Print = prin
         if (options.json) return print(JSON.stringify(view, null, 2));
         print(`added credential ${view.name} (${view.provider}, ${view.grant})`);
         printSetupHints(view, print);
-      });
+      }, { action: 'credential.add', target: name, fields: Object.keys(input).filter((k) => k !== 'name') });
     });
 
   credential
@@ -158,7 +158,7 @@ export function registerCredentialCommands(program: Command, print: Print = prin
       withServices(options, async (services) => {
         await services.credentials.remove(name);
         print(`removed credential ${name}`);
-      }),
+      }, { action: 'credential.remove', target: name }),
     );
 
   credential
@@ -185,7 +185,7 @@ export function registerCredentialCommands(program: Command, print: Print = prin
           outcome = await authorizeInBrowser(services, name, options.timeout * 1000, print);
         }
         reportOutcome(outcome, print);
-      }),
+      }, { action: 'credential.authorize', target: name }),
     );
 
   credential
@@ -197,7 +197,7 @@ export function registerCredentialCommands(program: Command, print: Print = prin
       withServices(options, async (services) => {
         const token = await services.tokens.refresh(name);
         print(`refreshed ${name}: access token expires ${token.expiresAt ?? 'unknown'}`);
-      }),
+      }, { action: 'credential.refresh', target: name }),
     );
 
   program

@@ -60,7 +60,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
         if (options.json) return print(JSON.stringify(view, null, 2));
         print(`added ${view.protocol} server ${view.name} (${view.host}:${view.port}, ${view.security}, ${describeAuth(view)})`);
         for (const w of view.warnings) print(`warning: ${w.message}`);
-      });
+      }, { action: 'server.add', target: name, fields: Object.keys(input).filter((k) => k !== 'name') });
     });
 
   server
@@ -98,7 +98,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
       withServices(options, async (services) => {
         await services.servers.remove(name);
         print(`removed server ${name}`);
-      }),
+      }, { action: 'server.remove', target: name }),
     );
 
   server
@@ -137,7 +137,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
       withServices(options, async (services) => {
         const view = await services.senders.add({ name, primary: options.primary, backups: options.backup ?? [], from: options.from, ...(options.replyTo ? { replyTo: options.replyTo } : {}) });
         print(`added sender ${view.name}: ${[view.primary, ...view.backups].join(' → ')}, From ${view.from}`);
-      }),
+      }, { action: 'sender.add', target: name }),
     );
   sender
     .command('list')
@@ -159,7 +159,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
       withServices(options, async (services) => {
         await services.senders.remove(name);
         print(`removed sender ${name}`);
-      }),
+      }, { action: 'sender.remove', target: name }),
     );
 
   program

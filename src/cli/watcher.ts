@@ -36,7 +36,7 @@ export function registerWatcherCommands(program: Command, print: Print = printLi
           ...(o.filterFrom || o.filterSubject ? { filter: { ...(o.filterFrom ? { from: o.filterFrom } : {}), ...(o.filterSubject ? { subject: o.filterSubject } : {}) } } : {}),
         });
         print(`added watcher ${view.name}: ${view.server} ${view.folder} (${view.mode}) → ${view.webhookUrl}, then ${view.after}; a running \`mailgate serve\` starts it`);
-      });
+      }, { action: 'watcher.add', target: name });
     });
 
   watcher
@@ -60,7 +60,7 @@ export function registerWatcherCommands(program: Command, print: Print = printLi
       withServices(o, async (services) => {
         await services.watchers.remove(name);
         print(`removed watcher ${name}`);
-      }),
+      }, { action: 'watcher.remove', target: name }),
     );
 
   program

@@ -8,7 +8,8 @@ import { registerWatcherRoutes } from '../inbound/routes.js';
 import { registerCallbackRoute, type CallbackListener } from '../oauth/callbackRoute.js';
 import type { Services } from '../services.js';
 import { registerApiKeyRoutes } from './apiKeyRoutes.js';
-import { requireScope } from './apiAuth.js';
+import { findPrincipal, requireScope } from './apiAuth.js';
+import { fieldsOf } from '../audit/auditLog.js';
 import { registerHealthRoutes } from './health.js';
 
 const STATUS_BY_CODE: Partial<Record<Code, number>> = {
@@ -57,6 +58,17 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
     reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 
+  // The audit log: every change made through the API, by API key name; field names only, never values.
+  app.addHook('onResponse', async (request, reply) => {
+    if (!['POST', 'PATCH', 'PUT', 'DELETE'].includes(request.method) || reply.statusCode >= 400 || !request.url.startsWith('/api/v1/')) return;
+    const route = request.routeOptions.url ?? request.url.split('?')[0]!;
+    if (route === '/api/v1/messages') return; // messages have their own record (the outbox)
+    const params = request.params as Record<string, string> | undefined;
+    const target = params?.name ?? params?.id ?? (request.body as { name?: unknown } | undefined)?.name;
+    await services.audit
+      .record(`apikey:${findPrincipal(request)?.name ?? 'unknown'}`, `${request.method} ${route}`, typeof target === 'string' ? target : undefined, { fields: fieldsOf(request.body), status: reply.statusCode })
+      .catch((err: unknown) => request.log.error({ err }, 'cannot write the audit log'));
+  });
   app.addHook('onResponse', async (request, reply) => {
     services.metrics.httpDuration.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
@@ -66,12 +78,15 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
     return services.metrics.registry.metrics();
   });
   registerHealthRoutes(app, services.store);
-  registerCallbackRoute(app, services.authorization, options.onOAuthCallback);
+  registerCallbackRoute(app, services.authorization, options.onOAuthCallback, services.audit);
   registerApiKeyRoutes(app, services.apiKeys);
   registerCredentialRoutes(app, services);
   registerServerRoutes(app, services);
   registerMessageRoutes(app, services);
   registerWatcherRoutes(app, services);
+  app.get<{ Querystring: { limit?: string; target?: string } }>('/api/v1/audit', { preHandler: requireScope(services.apiKeys, 'admin') }, async (request) => ({
+    entries: await services.audit.list(Math.min(1000, Math.max(1, Number(request.query.limit ?? 100) || 100)), request.query.target ? { target: request.query.target } : {}),
+  }));
   app.get<{ Querystring: { status?: string } }>('/api/v1/alerts', { preHandler: requireScope(services.apiKeys, 'admin') }, async (request) => ({
     alerts: await services.alerts.list(request.query.status === 'active' || request.query.status === 'resolved' ? request.query.status : undefined),
   }));

@@ -194,6 +194,15 @@ export interface AlertsTable {
   resolved_at: string | null;
 }
 
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  details: string;
+}
+
 export interface Database {
   meta: MetaTable;
   credentials: CredentialsTable;
@@ -207,4 +216,5 @@ export interface Database {
   watcher_state: WatcherStateTable;
   inbound_deliveries: InboundDeliveriesTable;
   alerts: AlertsTable;
+  audit_log: AuditLogTable;
 }

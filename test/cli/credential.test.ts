@@ -1,4 +1,6 @@
 // Proves the credential commands as an operator runs them: add (secret from stdin or env, never an argument), authorize with a temporary callback listener, token access-token.
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TEST_TENANT_ID, type TestClient } from '../testbed/authServer.js';
 import { signInAtProvider } from '../testbed/providerLogin.js';
@@ -38,6 +40,12 @@ describe('mailgate credential', () => {
     expect(added.code).toBe(0);
     expect(added.stdout).toContain('added credential m365 (microsoft, authorization_code)');
     expect(added.stdout).toContain(`redirect URI (paste into the provider's app registration, platform "Web"): ${url}/oauth/callback`);
+    const audit = new SQLite(path.join(cwd, 'data', 'mailgate.db'), { readonly: true });
+    const entry = audit.prepare("select actor, action, target, details from audit_log where action = 'credential.add'").get() as { actor: string; target: string; details: string };
+    audit.close();
+    expect(entry).toMatchObject({ actor: expect.stringMatching(/^cli:/), target: 'm365' });
+    expect(JSON.parse(entry.details).fields).toContain('clientSecret');
+    expect(entry.details).not.toContain(client.clientSecret);
     const shown = await runCli(['credential', 'show', 'm365', '--json'], { cwd, env });
     expect(shown.code).toBe(0);
     expect(JSON.parse(shown.stdout)).toMatchObject({ name: 'm365', status: 'pending', hasClientSecret: true, redirectUri: `${url}/oauth/callback` });

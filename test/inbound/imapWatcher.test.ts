@@ -121,9 +121,26 @@ describe('IMAP watcher', () => {
     );
     expect(parked.lastError).toMatch(/503.*after 3 attempts/);
     expect(await flagsOf(bodiesFor(subject)[0]!.body.message.messageId)).not.toContain('\\Seen');
+    await app.services.alerts.evaluate();
+    expect((await app.api('GET', '/api/v1/alerts?status=active')).json.alerts).toEqual([expect.objectContaining({ kind: 'message_parked', subject: 'alice-inbox' })]);
     expect((await app.api('POST', `/api/v1/watchers/alice-inbox/deliveries/${parked.id}/retry`)).status).toBe(202);
     await eventually(async () => bodiesFor(subject), (l) => l.length === 4 && l[3]!.status === 200, 10_000, 'the retried delivery');
     await eventually(() => flagsOf(bodiesFor(subject)[0]!.body.message.messageId), (f) => f.includes('\\Seen'), 5000, 'the \\Seen flag');
+    await app.services.alerts.evaluate();
+    expect((await app.api('GET', '/api/v1/alerts?status=resolved')).json.alerts).toEqual([expect.objectContaining({ kind: 'message_parked', status: 'resolved' })]);
+  });
+
+  it('raises watcher_failing while a watcher cannot open its folder, and resolves it when the watcher is fixed', async () => {
+    expect((await app.api('POST', '/api/v1/watchers', watcher('broken', { folder: 'No/Such/Folder' }))).status).toBe(201);
+    const failing = await eventually(() => app.api('GET', '/api/v1/watchers/broken').then((r) => r.json.status), (s) => s.state === 'backoff', 15_000, 'the watcher in backoff');
+    expect(failing.lastError).toMatch(/folder|NONEXISTENT|Mailbox doesn't exist/i);
+    await app.services.alerts.evaluate();
+    expect((await app.api('GET', '/api/v1/alerts?status=active')).json.alerts).toEqual([expect.objectContaining({ kind: 'watcher_failing', subject: 'broken', message: expect.stringContaining('cannot read its mailbox') })]);
+    expect((await app.api('PATCH', '/api/v1/watchers/broken', { folder: 'INBOX' })).status).toBe(200);
+    await eventually(() => app.api('GET', '/api/v1/watchers/broken').then((r) => r.json.status.state), (s) => s === 'idle', 15_000, 'the fixed watcher idle');
+    await app.services.alerts.evaluate();
+    expect((await app.api('GET', '/api/v1/alerts?status=active')).json.alerts).toEqual([]);
+    expect((await app.api('DELETE', '/api/v1/watchers/broken')).status).toBe(204);
   });
 
   it('turns a reply to a message sent through the outbox into an ack event naming it', async () => {
@@ -201,4 +218,11 @@ describe('IMAP watcher', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(hook.received.filter((r) => r.status === 200).length).toBe(deliveredBefore + 2);
   }, 40_000);
+
+  it('never writes a secret to the log on the watcher path (tokens, webhook secret, client secret)', async () => {
+    const row = await app.services.credentialRepo.get('alice-m365');
+    const logs = app.logs();
+    expect(logs).toContain('inbound message delivered');
+    for (const secret of [SECRET, client.clientSecret, app.services.credentialRepo.accessTokenOf(row)!.reveal(), app.services.credentialRepo.refreshTokenOf(row)!.reveal()]) expect(logs).not.toContain(secret);
+  });
 });

@@ -125,3 +125,19 @@ describe('authorization code flow (Google layout)', () => {
     expect(bed.auth.logs()).toMatch(/POST \/google\/revoke -> 200/);
   });
 });
+
+describe('audit log', () => {
+  it('records who changed what through the API and each sign-in, with field names but never values', async () => {
+    const entries = (await app.api('GET', '/api/v1/audit?limit=500')).json.entries as { actor: string; action: string; target: string; details: { fields?: string[]; ok?: boolean } }[];
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ actor: 'apikey:test-admin', action: 'POST /api/v1/credentials', target: 'ms-alice', details: expect.objectContaining({ fields: expect.arrayContaining(['clientId', 'clientSecret', 'email']) }) }),
+        expect.objectContaining({ actor: 'apikey:test-admin', action: 'POST /api/v1/credentials/:name/authorize', target: 'ms-alice' }),
+        expect.objectContaining({ actor: `browser:${bed.auth.users.alice.email}`, action: 'oauth.callback', target: 'ms-alice', details: { ok: true } }),
+        expect.objectContaining({ action: 'oauth.callback', target: 'ms-wrong', details: { ok: false, code: 'OAUTH_WRONG_ACCOUNT' } }),
+      ]),
+    );
+    expect(JSON.stringify(entries)).not.toContain(client.clientSecret);
+  });
+});
+

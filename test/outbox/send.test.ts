@@ -189,4 +189,12 @@ describe('outbox', () => {
     expect(gmail.json.warnings.map((w: { code: string }) => w.code)).toContain('PROVIDER_HOST_MISMATCH');
     expect(JSON.stringify((await app.api('GET', '/api/v1/servers/dovecot-password')).json)).not.toContain(bed.mail.passwordUser.password);
   });
+
+  it('never writes a secret to the log on the send path (tokens, client secret, server password)', async () => {
+    const row = await app.services.credentialRepo.get('alice-m365');
+    const secrets = [client.clientSecret, bed.mail.passwordUser.password, app.services.credentialRepo.accessTokenOf(row)!.reveal(), app.services.credentialRepo.refreshTokenOf(row)!.reveal(), sendKey];
+    const logs = app.logs();
+    expect(logs).toContain('message sent');
+    for (const secret of secrets) expect(logs).not.toContain(secret);
+  });
 });

@@ -6,6 +6,7 @@ import { migration0003Outbound } from './0003_outbound.js';
 import { migration0004ClientAuth } from './0004_client_auth.js';
 import { migration0005Inbound } from './0005_inbound.js';
 import { migration0006Alerts } from './0006_alerts.js';
+import { migration0007Audit } from './0007_audit.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -15,4 +16,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0004_client_auth': migration0004ClientAuth,
   '0005_inbound': migration0005Inbound,
   '0006_alerts': migration0006Alerts,
+  '0007_audit': migration0007Audit,
 };
