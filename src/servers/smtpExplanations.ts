@@ -1,11 +1,8 @@
 // What an SMTP server test failure means and what fixes it: tables keyed on reply codes, enhanced status codes,
 // XOAUTH2 status, Node/OpenSSL error codes and the port/security pairing, never on English text where a code exists.
-import type { SecurityMode } from './model.js';
+import { connectionClosed, connectionExplanations, mailbox, reauthorize, stoppedAnswering, unexplained, where, type ConnectionFacts, type Explanation, type Rule } from './connectionExplanations.js';
 
-export interface SmtpExplanation {
-  meaning: string;
-  fix: string;
-}
+export type SmtpExplanation = Explanation;
 
 /** Failure codes the server test raises itself, besides Node's (ECONNREFUSED, …) and OpenSSL's (ERR_SSL_…). */
 export const SmtpTestCode = {
@@ -37,12 +34,7 @@ export const SmtpTestCode = {
 export type SmtpTestCode = (typeof SmtpTestCode)[keyof typeof SmtpTestCode];
 
 /** Everything known about one failure; every field is a fact from the wire or the configuration, no secret. */
-export interface SmtpFailureFacts {
-  host: string;
-  port: number;
-  security: SecurityMode;
-  /** Node's err.code (ECONNREFUSED, DEPTH_ZERO_SELF_SIGNED_CERT, ERR_SSL_WRONG_VERSION_NUMBER), a MailgateError code, or an SmtpTestCode. */
-  code?: string;
+export interface SmtpFailureFacts extends ConnectionFacts {
   /** The SMTP reply code (535). */
   responseCode?: number;
   /** The enhanced status code of the reply (RFC 3463), e.g. "5.7.139". */
@@ -53,21 +45,8 @@ export interface SmtpFailureFacts {
   xoauth2Scope?: string;
   /** The SASL mechanism tried (XOAUTH2, PLAIN, LOGIN). */
   mechanism?: string;
-  /** A quick TLS handshake to the same port succeeded: the port speaks implicit TLS. */
-  peerSpeaksTls?: boolean;
-  /** The OpenSSL reason text (err.reason), consulted only for handshake errors that arrive without a code. */
-  tlsReason?: string;
-  /** The credential name (oauth2 servers), for fixes that name a command. */
-  credential?: string;
-  /** The mailbox the server authenticates as. */
-  username?: string;
 }
 
-type Rule = (f: SmtpFailureFacts) => SmtpExplanation;
-
-const where = (f: SmtpFailureFacts) => `${f.host}:${f.port}`;
-const mailbox = (f: SmtpFailureFacts) => f.username ?? '<mailbox>';
-const reauthorize = (f: SmtpFailureFacts) => `mailgate credential authorize ${f.credential ?? 'NAME'}`;
 const SCOPES = 'https://outlook.office.com/SMTP.Send (Microsoft 365) or https://mail.google.com/ (Gmail)';
 
 /** Ports whose SMTP service is implicit TLS by convention (RFC 8314 §3.3 names 465 "submissions"). */
@@ -87,15 +66,8 @@ const expectsImplicitTls: Rule = (f) => ({
   fix: `Set security: tls for this server, or use the provider's STARTTLS port (587) with security: starttls.`,
 });
 
-const untrustedCertificate =
-  (what: string): Rule =>
-  (f) => ({
-    meaning: `The certificate of ${where(f)} ${what}, so Mailgate cannot tell the server from an impostor.`,
-    fix: `Add the server's CA certificate (PEM) as tlsCa on the server; for a self-signed certificate, the certificate itself. tlsRejectUnauthorized: false also connects, but only for tests.`,
-  });
-
 /** Keyed on "reply code + enhanced status"; entries without enhanced status match the reply code alone. */
-const REPLY_RULES: Record<string, Rule> = {
+const REPLY_RULES: Record<string, Rule<SmtpFailureFacts>> = {
   '535 5.7.139': (f) => ({
     meaning: 'SMTP AUTH (authenticated client submission) is disabled for the tenant or for this mailbox (Microsoft 365).',
     fix: `Enable it for the mailbox: Set-CASMailbox -Identity ${mailbox(f)} -SmtpClientAuthenticationDisabled $false, or tenant-wide: Set-TransportConfig -SmtpClientAuthenticationDisabled $false (Exchange Online PowerShell). If the tenant uses security defaults, they block SMTP AUTH too: turn them off or use Conditional Access instead.`,
@@ -154,7 +126,7 @@ const REPLY_RULES: Record<string, Rule> = {
 };
 
 /** XOAUTH2 challenges carry an HTTP-like status (https://developers.google.com/gmail/imap/xoauth2-protocol). */
-const XOAUTH2_RULES: Record<string, Rule> = {
+const XOAUTH2_RULES: Record<string, Rule<SmtpFailureFacts>> = {
   '400': (f) => ({
     meaning: `The server rejected the token as invalid${f.xoauth2Scope ? `; it wants scope ${f.xoauth2Scope}` : ''}: malformed, expired or wrong scope.`,
     fix: `Check that the credential's scopes include ${SCOPES} and that username is the token's account; then run ${reauthorize(f)}.`,
@@ -169,40 +141,27 @@ const XOAUTH2_RULES: Record<string, Rule> = {
   }),
 };
 
-/** Node's socket and DNS error codes, OpenSSL's certificate verification codes, our own codes, and the MailgateError codes getAccessToken raises. */
-const CODE_RULES: Record<string, Rule> = {
-  ECONNREFUSED: (f) => ({ meaning: `Nothing listens on ${where(f)} (connection refused).`, fix: 'Check host and port; a firewall may reject the port, or the service is down.' }),
-  ECONNRESET: (f) =>
-    f.security === 'tls' && STARTTLS_PORTS.has(f.port)
-      ? expectsStarttls(f)
-      : { meaning: `${where(f)} reset the connection.`, fix: 'A firewall or the server dropped the connection; check the port and security setting.' },
-  ETIMEDOUT: (f) => ({ meaning: `No answer from ${where(f)}: the connection attempt timed out.`, fix: 'A firewall may silently drop the traffic (many networks block outbound 25/465/587), or the host is down; check host, port and egress rules.' }),
-  [SmtpTestCode.CONNECT_TIMEOUT]: (f) => CODE_RULES.ETIMEDOUT!(f),
-  ENOTFOUND: (f) => ({ meaning: `The host name ${f.host} does not resolve (DNS: no such host).`, fix: 'Check the spelling of host.' }),
-  EAI_AGAIN: (f) => ({ meaning: `DNS lookup of ${f.host} failed temporarily.`, fix: 'Check the DNS resolver of the machine Mailgate runs on, then retry.' }),
-  EHOSTUNREACH: (f) => ({ meaning: `No route to ${f.host}.`, fix: 'Check the network and firewall between Mailgate and the server.' }),
-  ENETUNREACH: (f) => ({ meaning: `The network of ${f.host} is unreachable (often IPv6 without IPv6 connectivity).`, fix: 'Check the network; use the IPv4 address if IPv6 is not routed.' }),
-  DEPTH_ZERO_SELF_SIGNED_CERT: untrustedCertificate('is self-signed'),
-  SELF_SIGNED_CERT_IN_CHAIN: untrustedCertificate('chains to a self-signed root that is not trusted (a private CA, or a TLS-inspecting proxy)'),
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: untrustedCertificate('is signed by an unknown issuer (private CA, or the server omits an intermediate certificate)'),
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: untrustedCertificate('is signed by an issuer not in the trusted CAs'),
-  CERT_HAS_EXPIRED: (f) => ({ meaning: `The certificate of ${where(f)} has expired.`, fix: "The server's admin must renew the certificate; until then tlsRejectUnauthorized: false connects (insecure)." }),
-  CERT_NOT_YET_VALID: (f) => ({ meaning: `The certificate of ${where(f)} is not valid yet.`, fix: "Check the clock of the machine Mailgate runs on, and the certificate's start date." }),
-  ERR_TLS_CERT_ALTNAME_INVALID: (f) => ({
-    meaning: `The certificate of ${where(f)} is not issued for the name ${f.host} (hostname mismatch).`,
-    fix: "Use the host name the certificate names (see the provider's documented SMTP host), not an IP address or alias.",
-  }),
-  ERR_SSL_WRONG_VERSION_NUMBER: (f) => (f.security === 'tls' ? expectsStarttls(f) : tlsGeneric(f)),
-  ERR_SSL_PACKET_LENGTH_TOO_LONG: (f) => (f.security === 'tls' ? expectsStarttls(f) : tlsGeneric(f)),
-  ERR_SSL_UNSUPPORTED_PROTOCOL: (f) => ({ meaning: `${where(f)} offers only TLS versions too old to be safe (before TLS 1.2).`, fix: "The server's admin must enable TLS 1.2 or 1.3." }),
-  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: (f) => CODE_RULES.ERR_SSL_UNSUPPORTED_PROTOCOL!(f),
+const connection = connectionExplanations({
+  portHint: '',
+  dropNote: ' (many networks block outbound 25/465/587)',
+  documentedHost: "see the provider's documented SMTP host",
+  portPairing: '465: tls, 587: starttls',
+  plainFirstPorts: STARTTLS_PORTS,
+  expectsPlainFirst: expectsStarttls,
+  namesTlsVersionAlert: true,
+});
+
+/** The shared connection, TLS and credential codes, then the codes the SMTP test raises itself. */
+const CODE_RULES: Record<string, Rule<SmtpFailureFacts>> = {
+  ...connection.rules,
+  [SmtpTestCode.CONNECT_TIMEOUT]: connection.timedOut,
   [SmtpTestCode.TLS_TIMEOUT]: (f) => ({ meaning: `The TLS handshake with ${where(f)} did not finish.`, fix: 'Check that the port speaks TLS and the security setting matches it.' }),
   [SmtpTestCode.GREETING_TIMEOUT]: (f) =>
     f.security !== 'tls' && (f.peerSpeaksTls || IMPLICIT_TLS_PORTS.has(f.port))
       ? expectsImplicitTls(f)
       : { meaning: `${where(f)} accepted the connection but sent no SMTP greeting.`, fix: 'Check that the port is an SMTP port; the server may be overloaded or tarpitting.' },
-  [SmtpTestCode.REPLY_TIMEOUT]: (f) => ({ meaning: `${where(f)} stopped answering.`, fix: 'Retry; if it persists, the server or a middlebox is dropping the session.' }),
-  [SmtpTestCode.CONNECTION_CLOSED]: (f) => ({ meaning: `${where(f)} closed the connection.`, fix: 'The server may limit connections or drop clients after a refusal; check the previous step and retry.' }),
+  [SmtpTestCode.REPLY_TIMEOUT]: stoppedAnswering,
+  [SmtpTestCode.CONNECTION_CLOSED]: connectionClosed,
   [SmtpTestCode.NOT_SMTP]: (f) => ({
     meaning: `${where(f)} does not speak SMTP${OTHER_PROTOCOL_PORTS[f.port] ? ` (port ${f.port} is ${OTHER_PROTOCOL_PORTS[f.port]})` : ''}.`,
     fix: 'Use the SMTP submission port: 587 with security: starttls or 465 with security: tls.',
@@ -222,30 +181,8 @@ const CODE_RULES: Record<string, Rule> = {
     fix: f.mechanism === 'XOAUTH2' ? 'Use the provider\'s OAuth2-capable SMTP host (smtp.office365.com, smtp.gmail.com), or password auth if the server supports only that.' : 'Use OAuth2 auth for this server, or a server that accepts passwords.',
   }),
   [SmtpTestCode.USERNAME_MISSING]: () => ({ meaning: 'The server has no username, and SMTP AUTH needs the mailbox to log in as.', fix: 'Set username to the mailbox address (for OAuth2: the account that signed in).' }),
-  [SmtpTestCode.PASSWORD_MISSING]: () => ({ meaning: 'The server uses password auth but has no password stored.', fix: 'Set auth.password on the server.' }),
   [SmtpTestCode.FROM_MISSING]: () => ({ meaning: 'No From address for the test message: the server has no username and no from was given.', fix: 'Pass a from address, or set username on the server.' }),
-  CREDENTIAL_NOT_CONNECTED: (f) => ({ meaning: `The credential ${f.credential ?? ''} has no tokens yet.`, fix: `Connect it: ${reauthorize(f)} (or Connect in the web UI).` }),
-  CREDENTIAL_NEEDS_REAUTHORIZATION: (f) => ({ meaning: 'The refresh token is dead (expired, revoked, password changed or MFA required).', fix: `Sign in again: ${reauthorize(f)}.` }),
-  CREDENTIAL_CLIENT_SECRET_INVALID: () => ({ meaning: "The provider refused the OAuth client itself (wrong or expired client secret, unknown client ID).", fix: 'Create a new client secret in the provider portal and update the credential.' }),
-  CREDENTIAL_DISABLED: () => ({ meaning: 'The credential is disabled.', fix: 'Enable the credential, or point the server at another one.' }),
-  TOKEN_REFRESH_FAILED: () => ({ meaning: 'The token endpoint could not be reached or failed temporarily.', fix: 'Retry later; Mailgate keeps retrying with backoff.' }),
-  TOKEN_REQUEST_REFUSED: () => ({ meaning: 'The provider refused the token request (invalid scope or a policy).', fix: "Check the credential's scopes and the app registration." }),
-  NOT_FOUND: (f) => ({ meaning: `The credential ${f.credential ?? ''} does not exist.`, fix: 'Create it, or point the server at an existing credential.' }),
 };
-
-/**
- * OpenSSL reason texts for handshake failures, used only when the error carries no code: Node names most OpenSSL
- * errors (err.code = ERR_SSL_<REASON>), but errors raised before OpenSSL's error queue is filled, and OpenSSL builds
- * whose reason has no name, leave only err.reason or the message.
- */
-const TLS_REASON_RULES: [RegExp, Rule][] = [
-  [/wrong version number|packet length too long|record layer failure/i, (f) => (f.security === 'tls' ? expectsStarttls(f) : tlsGeneric(f))],
-  [/unsupported protocol|protocol version/i, (f) => CODE_RULES.ERR_SSL_UNSUPPORTED_PROTOCOL!(f)],
-];
-
-function tlsGeneric(f: SmtpFailureFacts): SmtpExplanation {
-  return { meaning: `The TLS handshake with ${where(f)} failed.`, fix: 'Check that security matches the port (465: tls, 587: starttls) and that the server supports TLS 1.2 or later.' };
-}
 
 /** The explanation of a failure, from the most specific fact to the most general; always an answer. */
 export function explainSmtpFailure(facts: SmtpFailureFacts): SmtpExplanation {
@@ -258,18 +195,13 @@ export function explainSmtpFailure(facts: SmtpFailureFacts): SmtpExplanation {
       (facts.enhancedStatus && REPLY_RULES[`${facts.responseCode} ${facts.enhancedStatus}`]) || REPLY_RULES[String(facts.responseCode)];
     if (rule) return rule(facts);
   }
-  if (facts.code !== undefined) {
-    const rule = CODE_RULES[facts.code];
-    if (rule) return rule(facts);
-  }
-  if (facts.tlsReason) {
-    for (const [pattern, rule] of TLS_REASON_RULES) if (pattern.test(facts.tlsReason)) return rule(facts);
-  }
+  const known = connection.byCodeOrReason(facts, CODE_RULES);
+  if (known) return known;
   if (facts.responseCode !== undefined) {
     return facts.responseCode >= 500
       ? { meaning: `The server refused permanently (${facts.responseCode}${facts.enhancedStatus ? ` ${facts.enhancedStatus}` : ''}).`, fix: 'Read the server reply in the step detail; it usually names the policy or the problem.' }
       : { meaning: `The server refused temporarily (${facts.responseCode}${facts.enhancedStatus ? ` ${facts.enhancedStatus}` : ''}).`, fix: 'Retry later.' };
   }
-  if (facts.code?.startsWith('ERR_SSL_') || facts.code?.startsWith('ERR_TLS_')) return tlsGeneric(facts);
-  return { meaning: `The test failed${facts.code ? ` (${facts.code})` : ''}.`, fix: 'Read the step detail; Mailgate has no explanation for this failure yet.' };
+  if (connection.isTlsCode(facts.code)) return connection.tlsGeneric(facts);
+  return unexplained(facts);
 }

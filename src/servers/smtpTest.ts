@@ -7,51 +7,40 @@
 // without keeping its JSON status: exactly the facts a diagnosis is made of. Sending mail stays nodemailer's job.
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { ErrorCode, MailgateError, isMailgateError } from '../errors.js';
+import { serverFacts } from './connectionExplanations.js';
 import type { ResolvedServer } from './model.js';
-import { explainSmtpFailure, SmtpTestCode, type SmtpExplanation, type SmtpFailureFacts } from './smtpExplanations.js';
+import { explainSmtpFailure, SmtpTestCode, type SmtpFailureFacts } from './smtpExplanations.js';
+import { briefly, speaksTls, TLS_PROBE_TIMEOUT_MS, whenReady } from './sockets.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  loginWithToken,
+  StepFailure,
+  StepRecorder,
+  StopTest,
+  type ServerTestDeps,
+  type ServerTestOptions,
+  type ServerTestReport,
+  type ServerTestStep,
+} from './testReport.js';
+import { connectedTo, describeTls, plaintextNote, tlsOptions } from './tlsDetails.js';
 
-export type ServerTestStepName = 'connect' | 'tls' | 'ehlo' | 'token' | 'auth' | 'send';
+// The report types were born here: code that imports them from the SMTP test keeps working.
+export type { ServerTestReport, ServerTestStep, ServerTestStepName } from './testReport.js';
 
-export interface ServerTestStep {
-  name: ServerTestStepName;
-  ok: boolean;
-  ms: number;
-  /** What happened, from the server's replies; never a token or password. */
-  detail: string;
-  /** On failure: what it means and what to do. */
-  explanation?: SmtpExplanation;
-}
+export type SmtpTestStepName = 'connect' | 'tls' | 'ehlo' | 'token' | 'auth' | 'send';
 
-export interface ServerTestReport {
-  server: string;
-  /** true when the server can be used as configured (an auth attempt that a refreshed token then fixed does not count against it). */
-  ok: boolean;
-  steps: ServerTestStep[];
-  totalMs: number;
-}
+/** TokenManager#getAccessToken fits. */
+export type SmtpTestDeps = ServerTestDeps;
 
-export interface SmtpTestDeps {
-  /** TokenManager#getAccessToken fits. */
-  getAccessToken(credential: string, options?: { forceRefresh?: boolean }): Promise<{ accessToken: { reveal(): string }; expiresAt?: string | undefined }>;
-}
-
-export interface SmtpTestOptions {
+export interface SmtpTestOptions extends ServerTestOptions<SmtpTestStepName> {
   /** Send a short test message to this address after authenticating. */
   sendTo?: string;
   /** From address of the test message (default: the server's username). */
   from?: string;
-  /** Deadline of each network wait: connect, handshake, every reply (default 20 s). */
-  timeoutMs?: number;
-  /** Called as each step completes, so a UI can show them live. */
-  onStep?: (step: ServerTestStep) => void;
 }
 
-const DEFAULT_TIMEOUT_MS = 20_000;
-/** The implicit-TLS probe after a missing greeting only needs a ServerHello. */
-const TLS_PROBE_TIMEOUT_MS = 5_000;
 const MAX_LINE = 64 * 1024;
 // Strict enough to keep CR, LF and angle brackets out of MAIL FROM / RCPT TO and the headers.
 const ADDRESS = /^[^\s<>()[\]\\,;:@"]+@[^\s<>()[\]\\,;:@"]+$/;
@@ -66,23 +55,13 @@ interface SmtpReply {
 
 const showReply = (r: SmtpReply) => `${r.code} ${r.lines.join(' / ')}`.trim();
 
-/** A failed step, with the facts the explanation is chosen by. */
-class StepFailure extends Error {
-  constructor(
-    message: string,
-    readonly facts: Partial<SmtpFailureFacts> = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'StepFailure';
-  }
-}
+class SmtpStepFailure extends StepFailure<SmtpFailureFacts> {}
 
 const replyFailure = (what: string, reply: SmtpReply, facts: Partial<SmtpFailureFacts> = {}) =>
-  new StepFailure(`${what}: ${showReply(reply)}`, { responseCode: reply.code, ...(reply.enhanced ? { enhancedStatus: reply.enhanced } : {}), ...facts });
+  new SmtpStepFailure(`${what}: ${showReply(reply)}`, { responseCode: reply.code, ...(reply.enhanced ? { enhancedStatus: reply.enhanced } : {}), ...facts });
 
 /** Node's socket and TLS errors as facts: err.code, and OpenSSL's reason for errors that come without a code. */
-function socketFailure(err: unknown, where: string): StepFailure {
+function socketFailure(err: unknown, where: string): SmtpStepFailure {
   const e = err as NodeJS.ErrnoException & { reason?: unknown };
   const facts: Partial<SmtpFailureFacts> = {};
   if (typeof e?.code === 'string') facts.code = e.code;
@@ -90,7 +69,7 @@ function socketFailure(err: unknown, where: string): StepFailure {
   else if (facts.code === undefined && typeof e?.message === 'string') facts.tlsReason = e.message;
   // OpenSSL's message is "<thread>:error:<hex>:SSL routines:<function>:<reason>:<source file>:<line>:": its reason reads better
   const text = typeof e?.reason === 'string' ? e.reason : (e?.message ?? String(err));
-  return new StepFailure(`${where}: ${text}${facts.code ? ` (${facts.code})` : ''}`, facts, { cause: err });
+  return new SmtpStepFailure(`${where}: ${text}${facts.code ? ` (${facts.code})` : ''}`, facts, { cause: err });
 }
 
 /** Reads SMTP replies from a socket that can be swapped for its TLS upgrade, and writes command lines. */
@@ -98,7 +77,7 @@ class SmtpWire {
   #socket: net.Socket;
   #buffer = '';
   #lines: string[] = [];
-  #failure: StepFailure | undefined;
+  #failure: SmtpStepFailure | undefined;
   #wake: (() => void) | undefined;
   #inSync = false;
   readonly #onData = (chunk: Buffer) => {
@@ -108,11 +87,11 @@ class SmtpWire {
       this.#lines.push(this.#buffer.slice(0, eol).replace(/\r$/, ''));
       this.#buffer = this.#buffer.slice(eol + 1);
     }
-    if (this.#buffer.length > MAX_LINE) this.#fail(new StepFailure('the server sent a line longer than 64 KiB', { code: SmtpTestCode.NOT_SMTP }));
+    if (this.#buffer.length > MAX_LINE) this.#fail(new SmtpStepFailure('the server sent a line longer than 64 KiB', { code: SmtpTestCode.NOT_SMTP }));
     this.#wake?.();
   };
   readonly #onError = (err: Error) => this.#fail(socketFailure(err, 'connection failed'));
-  readonly #onClose = () => this.#fail(new StepFailure('the server closed the connection', { code: SmtpTestCode.CONNECTION_CLOSED }));
+  readonly #onClose = () => this.#fail(new SmtpStepFailure('the server closed the connection', { code: SmtpTestCode.CONNECTION_CLOSED }));
 
   constructor(
     socket: net.Socket,
@@ -130,7 +109,7 @@ class SmtpWire {
     this.#socket.write(`${line}\r\n`);
   }
 
-  /** One complete (possibly multi-line) reply, or a StepFailure: timeout, closed connection, or not SMTP at all. */
+  /** One complete (possibly multi-line) reply, or an SmtpStepFailure: timeout, closed connection, or not SMTP at all. */
   async read(timeoutCode: SmtpTestCode = SmtpTestCode.REPLY_TIMEOUT): Promise<SmtpReply> {
     // Only a session whose last exchange went well gets a QUIT: a peer that never greeted (an implicit-TLS port)
     // or stopped answering would only read the QUIT as garbage.
@@ -148,7 +127,7 @@ class SmtpWire {
       const m = /^(\d{3})(?:([ -])(.*))?$/.exec(line);
       if (!m) {
         const shown = line.slice(0, 80).replace(/[^\x20-\x7e]/g, '.');
-        throw new StepFailure(`not an SMTP reply: "${shown}"`, { code: SmtpTestCode.NOT_SMTP });
+        throw new SmtpStepFailure(`not an SMTP reply: "${shown}"`, { code: SmtpTestCode.NOT_SMTP });
       }
       lines.push(m[3] ?? '');
       if (m[2] !== '-') return { code: Number(m[1]), enhanced: /^([245]\.\d{1,3}\.\d{1,3})(?:\s|$)/.exec(lines[0]!)?.[1], lines };
@@ -177,7 +156,7 @@ class SmtpWire {
   async close(): Promise<void> {
     if (this.#inSync && this.#failure === undefined && !this.#socket.destroyed) {
       this.send('QUIT');
-      await Promise.race([this.read().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+      await briefly(this.read());
     }
     this.#detach();
     this.#socket.destroy();
@@ -197,7 +176,7 @@ class SmtpWire {
     this.#socket.on('error', () => undefined);
   }
 
-  #fail(failure: StepFailure): void {
+  #fail(failure: SmtpStepFailure): void {
     this.#failure ??= failure;
     this.#wake?.();
   }
@@ -210,7 +189,7 @@ class SmtpWire {
       const left = deadline - Date.now();
       if (left <= 0) {
         const what = timeoutCode === SmtpTestCode.GREETING_TIMEOUT ? 'no SMTP greeting' : 'no reply';
-        throw new StepFailure(`${what} within ${this.timeoutMs} ms`, { code: timeoutCode });
+        throw new SmtpStepFailure(`${what} within ${this.timeoutMs} ms`, { code: timeoutCode });
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
@@ -225,82 +204,17 @@ class SmtpWire {
 }
 
 function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new StepFailure(`no connection to ${host}:${port} within ${timeoutMs} ms`, { code: SmtpTestCode.CONNECT_TIMEOUT }));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(socketFailure(err, `connecting to ${host}:${port}`));
-    });
+  return whenReady(net.connect({ host, port }), 'connect', timeoutMs, {
+    timeout: () => new SmtpStepFailure(`no connection to ${host}:${port} within ${timeoutMs} ms`, { code: SmtpTestCode.CONNECT_TIMEOUT }),
+    failed: (err) => socketFailure(err, `connecting to ${host}:${port}`),
   });
 }
 
 function handshake(options: tls.ConnectionOptions, timeoutMs: number): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(options);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new StepFailure(`TLS handshake not finished within ${timeoutMs} ms`, { code: SmtpTestCode.TLS_TIMEOUT }));
-    }, timeoutMs);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    // Stays registered: once settled, a later error is the wire's to report, and this one only keeps it handled.
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(socketFailure(err, 'TLS handshake failed'));
-    });
+  return whenReady(tls.connect(options), 'secureConnect', timeoutMs, {
+    timeout: () => new SmtpStepFailure(`TLS handshake not finished within ${timeoutMs} ms`, { code: SmtpTestCode.TLS_TIMEOUT }),
+    failed: (err) => socketFailure(err, 'TLS handshake failed'),
   });
-}
-
-/** Whether the port completes a TLS handshake: tells "expects implicit TLS" from "silent server". Sends no credentials. */
-function speaksTls(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host, port, rejectUnauthorized: false, ...(net.isIP(host) ? {} : { servername: host }) });
-    const done = (result: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(result);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('secureConnect', () => done(true));
-    socket.on('error', () => done(false));
-  });
-}
-
-function tlsOptions(server: ResolvedServer): tls.ConnectionOptions {
-  return {
-    host: server.host,
-    ...(net.isIP(server.host) ? {} : { servername: server.host }),
-    // `ca` replaces the system CAs: the server's own CA is trusted in addition to them, not instead
-    ...(server.tlsCa ? { ca: [...tls.rootCertificates, server.tlsCa] } : {}),
-    rejectUnauthorized: server.tlsRejectUnauthorized,
-  };
-}
-
-function describeTls(socket: tls.TLSSocket, server: ResolvedServer): string {
-  const cert = socket.getPeerCertificate(true);
-  const name = (dict: tls.Certificate | undefined) => [dict?.CN, dict?.O].flat().find((v) => typeof v === 'string' && v !== '') ?? 'an unnamed subject';
-  const selfSigned = cert.issuerCertificate === undefined || cert.issuerCertificate.fingerprint256 === cert.fingerprint256;
-  const parts = [
-    `${socket.getProtocol() ?? 'TLS'} ${socket.getCipher().name}`,
-    `certificate for ${name(cert.subject)}${cert.subjectaltname ? ` (${cert.subjectaltname})` : ''} issued by ${name(cert.issuer)}${selfSigned ? ' (self-signed)' : ''}, valid until ${cert.valid_to}`,
-  ];
-  if (socket.authorized) parts.push(server.tlsCa ? "verified (trusting the server's tlsCa besides the system CAs)" : 'verified');
-  else {
-    parts.push(
-      `WARNING: certificate NOT verified (tlsRejectUnauthorized: false${socket.authorizationError ? `; verification fails with ${String(socket.authorizationError)}` : ''}): anyone on the path could impersonate the server and read the credentials`,
-    );
-  }
-  return parts.join(', ');
 }
 
 interface Capabilities {
@@ -326,9 +240,6 @@ function describeCapabilities(caps: Capabilities): string {
   const offers = [caps.auth ? `AUTH ${caps.auth.join(' ')}` : 'no AUTH', ...caps.keywords];
   return `server offers ${offers.join(', ')}`;
 }
-
-const isLoopback = (address: string | undefined) =>
-  address !== undefined && (address === '::1' || /^(::ffff:)?127\./.test(address));
 
 /** RFC 5322 date-time in UTC ("Tue, 02 Jan 2024 10:00:00 +0000"). */
 const rfc5322Date = (d: Date) => d.toUTCString().replace(/GMT$/, '+0000');
@@ -356,7 +267,7 @@ function testMessage(server: ResolvedServer, from: string, to: string): { raw: s
 }
 
 /** A refused AUTH: the reply, and for XOAUTH2 the decoded JSON status of the error challenge. */
-class AuthRefused extends StepFailure {}
+class AuthRefused extends SmtpStepFailure {}
 
 async function authenticate(wire: SmtpWire, mechanism: 'XOAUTH2' | 'PLAIN' | 'LOGIN', user: string, secret: string): Promise<SmtpReply> {
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -410,15 +321,12 @@ async function authenticate(wire: SmtpWire, mechanism: 'XOAUTH2' | 'PLAIN' | 'LO
   return reply;
 }
 
-/** Ends the test at a failed step; the step is recorded already. */
-const STOP = Symbol('stop');
-
 /**
  * Tests an SMTP server as configured: the steps a message would take, each timed and explained on failure.
  * Network and server failures are reported as failed steps, never thrown; only a server that is not SMTP, or an
  * invalid `sendTo`/`from`, throws (INPUT_INVALID).
  */
-export async function testSmtpServer(server: ResolvedServer, deps: SmtpTestDeps, options: SmtpTestOptions = {}): Promise<ServerTestReport> {
+export async function testSmtpServer(server: ResolvedServer, deps: SmtpTestDeps, options: SmtpTestOptions = {}): Promise<ServerTestReport<SmtpTestStepName>> {
   if (server.protocol !== 'smtp') {
     throw new MailgateError(ErrorCode.INPUT_INVALID, `server ${server.name} is ${server.protocol}, not smtp: only SMTP servers can be tested this way`);
   }
@@ -428,61 +336,21 @@ export async function testSmtpServer(server: ResolvedServer, deps: SmtpTestDeps,
     }
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const credential = server.auth.type === 'oauth2' ? server.auth.credential : undefined;
-  const baseFacts: SmtpFailureFacts = {
-    host: server.host,
-    port: server.port,
-    security: server.security,
-    ...(server.username ? { username: server.username } : {}),
-    ...(credential ? { credential } : {}),
-  };
-  const started = performance.now();
-  const steps: ServerTestStep[] = [];
-
-  const record = (step: ServerTestStep) => {
-    steps.push(step);
-    try {
-      options.onStep?.(step);
-    } catch {
-      // an observer that throws (a closed stream) must not abort the test or leak the socket
-    }
-  };
-
-  /** Runs one step; records it; on failure returns the failure instead of throwing. */
-  const attempt = async <T>(name: ServerTestStepName, run: () => Promise<{ detail: string; value: T }>): Promise<{ ok: true; value: T } | { ok: false; failure: StepFailure }> => {
-    const t0 = performance.now();
-    try {
-      const { detail, value } = await run();
-      record({ name, ok: true, ms: Math.round(performance.now() - t0), detail });
-      return { ok: true, value };
-    } catch (err) {
-      const failure =
-        err instanceof StepFailure
-          ? err
-          : isMailgateError(err)
-            ? new StepFailure(err.message, { code: err.code }, { cause: err })
-            : socketFailure(err, 'unexpected failure');
-      record({ name, ok: false, ms: Math.round(performance.now() - t0), detail: failure.message, explanation: explainSmtpFailure({ ...baseFacts, ...failure.facts }) });
-      return { ok: false, failure };
-    }
-  };
-  const must = async <T>(name: ServerTestStepName, run: () => Promise<{ detail: string; value: T }>): Promise<T> => {
-    const result = await attempt(name, run);
-    if (!result.ok) throw STOP;
-    return result.value;
-  };
+  const baseFacts: SmtpFailureFacts = serverFacts(server);
+  const steps = new StepRecorder<SmtpTestStepName, SmtpStepFailure>({
+    onStep: options.onStep,
+    failureOf: (err) =>
+      err instanceof SmtpStepFailure ? err : isMailgateError(err) ? new SmtpStepFailure(err.message, { code: err.code }, { cause: err }) : socketFailure(err, 'unexpected failure'),
+    explain: (failure) => explainSmtpFailure({ ...baseFacts, ...failure.facts }),
+  });
 
   let wire: SmtpWire | undefined;
   let ok = false;
   try {
-    const socket = await must('connect', async () => {
+    const socket = await steps.must('connect', async () => {
       const s = await connectTcp(server.host, server.port, timeoutMs);
-      let detail = `connected to ${server.host}:${server.port}${s.remoteAddress && s.remoteAddress !== server.host ? ` (${s.remoteAddress})` : ''}`;
-      if (server.security === 'none') {
-        detail += isLoopback(s.remoteAddress)
-          ? ', security: none (plaintext, acceptable on loopback only)'
-          : ', security: none: credentials and mail would travel in clear; use starttls or tls';
-      }
+      let detail = connectedTo(server, s.remoteAddress);
+      if (server.security === 'none') detail += `, ${plaintextNote(s.remoteAddress)}`;
       return { detail, value: s };
     });
     wire = new SmtpWire(socket, timeoutMs);
@@ -492,9 +360,9 @@ export async function testSmtpServer(server: ResolvedServer, deps: SmtpTestDeps,
       let greeting = '';
       if (greet) {
         const reply = await active.read(SmtpTestCode.GREETING_TIMEOUT).catch(async (err: unknown) => {
-          if (err instanceof StepFailure && err.facts.code === SmtpTestCode.GREETING_TIMEOUT && server.security !== 'tls') {
+          if (err instanceof SmtpStepFailure && err.facts.code === SmtpTestCode.GREETING_TIMEOUT && server.security !== 'tls') {
             const tlsPort = await speaksTls(server.host, server.port, Math.min(timeoutMs, TLS_PROBE_TIMEOUT_MS));
-            if (tlsPort) throw new StepFailure(`${err.message}; a TLS handshake on the same port succeeded`, { ...err.facts, peerSpeaksTls: true });
+            if (tlsPort) throw new SmtpStepFailure(`${err.message}; a TLS handshake on the same port succeeded`, { ...err.facts, peerSpeaksTls: true });
           }
           throw err;
         });
@@ -514,24 +382,24 @@ export async function testSmtpServer(server: ResolvedServer, deps: SmtpTestDeps,
 
     let caps: Capabilities;
     if (server.security === 'tls') {
-      await must('tls', async () => {
+      await steps.must('tls', async () => {
         const s = await active.upgrade(tlsOptions(server));
         return { detail: describeTls(s, server), value: s };
       });
-      caps = await must('ehlo', () => hello('', true));
+      caps = await steps.must('ehlo', () => hello('', true));
     } else if (server.security === 'starttls') {
-      const plain = await must('ehlo', () => hello('', true));
-      await must('tls', async () => {
-        if (!plain.starttls) throw new StepFailure('the server does not offer STARTTLS', { code: SmtpTestCode.STARTTLS_NOT_OFFERED });
+      const plain = await steps.must('ehlo', () => hello('', true));
+      await steps.must('tls', async () => {
+        if (!plain.starttls) throw new SmtpStepFailure('the server does not offer STARTTLS', { code: SmtpTestCode.STARTTLS_NOT_OFFERED });
         const reply = await active.command('STARTTLS');
         if (reply.code !== 220) throw replyFailure('STARTTLS', reply);
         const s = await active.upgrade(tlsOptions(server));
         return { detail: `STARTTLS ${showReply(reply)}; ${describeTls(s, server)}`, value: s };
       });
       // RFC 3207 §4.2: what the server offered before TLS no longer counts; AUTH often appears only now
-      caps = await must('ehlo', () => hello('after STARTTLS', false));
+      caps = await steps.must('ehlo', () => hello('after STARTTLS', false));
     } else {
-      caps = await must('ehlo', () => hello('', true));
+      caps = await steps.must('ehlo', () => hello('', true));
     }
 
     if (server.auth.type !== 'none') {
@@ -540,54 +408,40 @@ export async function testSmtpServer(server: ResolvedServer, deps: SmtpTestDeps,
       const mechanism: 'XOAUTH2' | 'PLAIN' | 'LOGIN' =
         auth.type === 'oauth2' ? 'XOAUTH2' : caps.auth?.includes('PLAIN') || !caps.auth?.includes('LOGIN') ? 'PLAIN' : 'LOGIN';
       // What can be known before a token is fetched fails the auth step at once.
-      const precondition = (): StepFailure | undefined => {
-        if (!user) return new StepFailure('no username configured', { code: SmtpTestCode.USERNAME_MISSING });
-        if (auth.type === 'password' && !auth.password) return new StepFailure('no password stored', { code: SmtpTestCode.PASSWORD_MISSING });
-        if (caps.auth === undefined) return new StepFailure('the server offers no AUTH on this connection', { code: SmtpTestCode.AUTH_NOT_OFFERED });
+      const precondition = (): SmtpStepFailure | undefined => {
+        if (!user) return new SmtpStepFailure('no username configured', { code: SmtpTestCode.USERNAME_MISSING });
+        if (auth.type === 'password' && !auth.password) return new SmtpStepFailure('no password stored', { code: SmtpTestCode.PASSWORD_MISSING });
+        if (caps.auth === undefined) return new SmtpStepFailure('the server offers no AUTH on this connection', { code: SmtpTestCode.AUTH_NOT_OFFERED });
         if (!caps.auth.includes(mechanism)) {
-          return new StepFailure(`the server offers AUTH ${caps.auth.join(' ')}, not ${auth.type === 'oauth2' ? 'XOAUTH2' : 'PLAIN or LOGIN'}`, { code: SmtpTestCode.MECHANISM_NOT_OFFERED, mechanism });
+          return new SmtpStepFailure(`the server offers AUTH ${caps.auth.join(' ')}, not ${auth.type === 'oauth2' ? 'XOAUTH2' : 'PLAIN or LOGIN'}`, { code: SmtpTestCode.MECHANISM_NOT_OFFERED, mechanism });
         }
         return undefined;
       };
       const problem = precondition();
       if (problem) {
-        await must('auth', () => Promise.reject(problem));
+        await steps.must('auth', () => Promise.reject(problem));
       } else if (auth.type === 'password') {
-        await must('auth', async () => {
+        await steps.must('auth', async () => {
           const reply = await authenticate(active, mechanism, user!, auth.password);
           return { detail: `${mechanism} as ${user}: ${showReply(reply)}`, value: reply };
         });
       } else {
-        const fetchToken = (forceRefresh: boolean) =>
-          must('token', async () => {
-            const token = await deps.getAccessToken(auth.credential, forceRefresh ? { forceRefresh: true } : {});
-            return {
-              detail: `${forceRefresh ? 'refreshed access token' : 'access token'} of credential ${auth.credential}${token.expiresAt ? `, expires ${token.expiresAt}` : ''}`,
-              value: token.accessToken,
-            };
-          });
-        const tryAuth = async (token: { reveal(): string }, label: string) =>
-          attempt('auth', async () => {
+        await loginWithToken(steps, deps, auth.credential, {
+          async login(token, label) {
             const reply = await authenticate(active, 'XOAUTH2', user!, token.reveal());
             return { detail: `XOAUTH2 as ${user}${label}: ${showReply(reply)}`, value: reply };
-          });
-        const first = await tryAuth(await fetchToken(false), '');
-        if (!first.ok) {
-          // A token can be refused while Mailgate still thinks it valid (revoked, or issued before a scope
-          // change): one forced refresh tells that apart from a configuration the provider refuses.
-          if (!(first.failure instanceof AuthRefused)) throw STOP;
-          const second = await tryAuth(await fetchToken(true), ' (refreshed token, second attempt)');
-          if (!second.ok) throw STOP;
-        }
+          },
+          refused: (failure) => failure instanceof AuthRefused,
+        });
       }
     }
 
     if (options.sendTo !== undefined) {
       const to = options.sendTo;
-      await must('send', async () => {
+      await steps.must('send', async () => {
         const from = options.from ?? server.username;
         if (!from || !ADDRESS.test(from)) {
-          throw new StepFailure(from ? `no usable From address: username "${from}" is not an email address` : 'no From address', { code: SmtpTestCode.FROM_MISSING });
+          throw new SmtpStepFailure(from ? `no usable From address: username "${from}" is not an email address` : 'no From address', { code: SmtpTestCode.FROM_MISSING });
         }
         const { raw, messageId } = testMessage(server, from, to);
         const mail = await active.command(`MAIL FROM:<${from}>`);
@@ -603,9 +457,9 @@ export async function testSmtpServer(server: ResolvedServer, deps: SmtpTestDeps,
     }
     ok = true;
   } catch (err) {
-    if (err !== STOP) throw err;
+    if (!(err instanceof StopTest)) throw err;
   } finally {
     await wire?.close();
   }
-  return { server: server.name, ok, steps, totalMs: Math.round(performance.now() - started) };
+  return steps.report(server.name, ok);
 }

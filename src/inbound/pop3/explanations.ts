@@ -1,11 +1,19 @@
 // What a POP3 failure means and what fixes it, for the server test and for watchers' alerts: tables keyed on Node and
 // OpenSSL error codes, RFC 3206 response codes, the XOAUTH2 status and the port/security pairing (110 vs 995).
-import type { SecurityMode } from '../../servers/model.js';
+import {
+  connectionClosed,
+  connectionExplanations,
+  mailbox,
+  reauthorize,
+  stoppedAnswering,
+  unexplained,
+  where,
+  type ConnectionFacts,
+  type Explanation,
+  type Rule as ConnectionRule,
+} from '../../servers/connectionExplanations.js';
 
-export interface Pop3Explanation {
-  meaning: string;
-  fix: string;
-}
+export type Pop3Explanation = Explanation;
 
 /** Failure codes the server test raises itself, besides Pop3ErrorCode, Node's and OpenSSL's. */
 export const Pop3TestCode = {
@@ -21,12 +29,7 @@ export const Pop3TestCode = {
 export type Pop3TestCode = (typeof Pop3TestCode)[keyof typeof Pop3TestCode];
 
 /** Everything known about one failure; facts from the wire or the configuration, never a secret. */
-export interface Pop3FailureFacts {
-  host: string;
-  port: number;
-  security: SecurityMode;
-  /** Node's err.code (ECONNREFUSED, DEPTH_ZERO_SELF_SIGNED_CERT), else a Pop3ErrorCode, Pop3TestCode or MailgateError code. */
-  code?: string;
+export interface Pop3FailureFacts extends ConnectionFacts {
   /** What was awaited when it failed (a timeout while waiting for the greeting tells a TLS-only port). */
   during?: 'connect' | 'tls' | 'greeting' | 'command';
   /** RFC 3206 response code: AUTH, SYS/TEMP, SYS/PERM, IN-USE, LOGIN-DELAY. */
@@ -37,19 +40,10 @@ export interface Pop3FailureFacts {
   xoauth2Status?: string;
   xoauth2Scope?: string;
   mechanism?: string;
-  /** A TLS handshake to the same port succeeded after no greeting came: the port speaks implicit TLS. */
-  peerSpeaksTls?: boolean;
-  /** OpenSSL's reason text, for handshake errors without a code. */
-  tlsReason?: string;
-  credential?: string;
-  username?: string;
 }
 
-type Rule = (f: Pop3FailureFacts) => Pop3Explanation;
+type Rule = ConnectionRule<Pop3FailureFacts>;
 
-const where = (f: Pop3FailureFacts) => `${f.host}:${f.port}`;
-const mailbox = (f: Pop3FailureFacts) => f.username ?? '<mailbox>';
-const reauthorize = (f: Pop3FailureFacts) => `mailgate credential authorize ${f.credential ?? 'NAME'}`;
 const SCOPES = 'https://outlook.office.com/POP.AccessAsUser.All (Microsoft 365) or https://mail.google.com/ (Gmail)';
 const isMicrosoft = (f: Pop3FailureFacts) => /(^|\.)(office365\.com|outlook\.com|office\.com)$/i.test(f.host);
 const isGoogle = (f: Pop3FailureFacts) => /(^|\.)(gmail\.com|google\.com|googlemail\.com)$/i.test(f.host);
@@ -69,16 +63,14 @@ const expectsImplicitTls: Rule = (f) => ({
   fix: 'Set security: tls for this server, or use port 110 with security: starttls.',
 });
 
-const untrustedCertificate =
-  (what: string): Rule =>
-  (f) => ({
-    meaning: `The certificate of ${where(f)} ${what}, so Mailgate cannot tell the server from an impostor.`,
-    fix: "Add the server's CA certificate (PEM) as tlsCa on the server; for a self-signed certificate, the certificate itself. tlsRejectUnauthorized: false also connects, but only for tests.",
-  });
-
-const tlsGeneric: Rule = (f) => ({
-  meaning: `The TLS handshake with ${where(f)} failed.`,
-  fix: 'Check that security matches the port (995: tls, 110: starttls) and that the server supports TLS 1.2 or later.',
+const connection = connectionExplanations({
+  portHint: ' (POP3: 995 with security: tls, 110 with starttls)',
+  dropNote: '',
+  documentedHost: "the provider's documented POP3 host: outlook.office365.com, pop.gmail.com",
+  portPairing: '995: tls, 110: starttls',
+  plainFirstPorts: STLS_PORTS,
+  expectsPlainFirst: expectsStls,
+  namesTlsVersionAlert: true,
 });
 
 const microsoftRefusal: Rule = (f) => ({
@@ -154,42 +146,20 @@ const RESPONSE_CODE_RULES: Record<string, Rule> = {
   }),
 };
 
+/** The shared connection, TLS and credential codes, then Pop3ErrorCode's and the server test's own. */
 const CODE_RULES: Record<string, Rule> = {
-  ECONNREFUSED: (f) => ({ meaning: `Nothing listens on ${where(f)} (connection refused).`, fix: 'Check host and port (POP3: 995 with security: tls, 110 with starttls); a firewall may reject the port, or the service is down.' }),
-  ECONNRESET: (f) =>
-    f.security === 'tls' && STLS_PORTS.has(f.port)
-      ? expectsStls(f)
-      : { meaning: `${where(f)} reset the connection.`, fix: 'A firewall or the server dropped the connection; check the port and security setting.' },
-  ETIMEDOUT: (f) => ({ meaning: `No answer from ${where(f)}: the connection attempt timed out.`, fix: 'A firewall may silently drop the traffic, or the host is down; check host, port and egress rules.' }),
-  ENOTFOUND: (f) => ({ meaning: `The host name ${f.host} does not resolve (DNS: no such host).`, fix: 'Check the spelling of host.' }),
-  EAI_AGAIN: (f) => ({ meaning: `DNS lookup of ${f.host} failed temporarily.`, fix: 'Check the DNS resolver of the machine Mailgate runs on, then retry.' }),
-  EHOSTUNREACH: (f) => ({ meaning: `No route to ${f.host}.`, fix: 'Check the network and firewall between Mailgate and the server.' }),
-  ENETUNREACH: (f) => ({ meaning: `The network of ${f.host} is unreachable (often IPv6 without IPv6 connectivity).`, fix: 'Check the network; use the IPv4 address if IPv6 is not routed.' }),
-  DEPTH_ZERO_SELF_SIGNED_CERT: untrustedCertificate('is self-signed'),
-  SELF_SIGNED_CERT_IN_CHAIN: untrustedCertificate('chains to a self-signed root that is not trusted (a private CA, or a TLS-inspecting proxy)'),
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: untrustedCertificate('is signed by an unknown issuer (private CA, or the server omits an intermediate certificate)'),
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: untrustedCertificate('is signed by an issuer not in the trusted CAs'),
-  CERT_HAS_EXPIRED: (f) => ({ meaning: `The certificate of ${where(f)} has expired.`, fix: "The server's admin must renew the certificate; until then tlsRejectUnauthorized: false connects (insecure)." }),
-  CERT_NOT_YET_VALID: (f) => ({ meaning: `The certificate of ${where(f)} is not valid yet.`, fix: "Check the clock of the machine Mailgate runs on, and the certificate's start date." }),
-  ERR_TLS_CERT_ALTNAME_INVALID: (f) => ({
-    meaning: `The certificate of ${where(f)} is not issued for the name ${f.host} (hostname mismatch).`,
-    fix: "Use the host name the certificate names (the provider's documented POP3 host: outlook.office365.com, pop.gmail.com), not an IP address or alias.",
-  }),
-  ERR_SSL_WRONG_VERSION_NUMBER: (f) => (f.security === 'tls' ? expectsStls(f) : tlsGeneric(f)),
-  ERR_SSL_PACKET_LENGTH_TOO_LONG: (f) => (f.security === 'tls' ? expectsStls(f) : tlsGeneric(f)),
-  ERR_SSL_UNSUPPORTED_PROTOCOL: (f) => ({ meaning: `${where(f)} offers only TLS versions too old to be safe (before TLS 1.2).`, fix: "The server's admin must enable TLS 1.2 or 1.3." }),
-  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: (f) => CODE_RULES.ERR_SSL_UNSUPPORTED_PROTOCOL!(f),
+  ...connection.rules,
   POP3_TIMEOUT: (f) => {
-    if (f.during === 'connect') return CODE_RULES.ETIMEDOUT!(f);
+    if (f.during === 'connect') return connection.timedOut(f);
     if (f.during === 'tls') return { meaning: `The TLS handshake with ${where(f)} did not finish.`, fix: 'Check that the port speaks TLS and the security setting matches it (995: tls, 110: starttls).' };
     if (f.during === 'greeting') {
       return f.security !== 'tls' && (f.peerSpeaksTls || IMPLICIT_TLS_PORTS.has(f.port))
         ? expectsImplicitTls(f)
         : { meaning: `${where(f)} accepted the connection but sent no POP3 greeting.`, fix: 'Check that the port is a POP3 port (995 or 110); the server may be overloaded.' };
     }
-    return { meaning: `${where(f)} stopped answering.`, fix: 'Retry; if it persists, the server or a middlebox is dropping the session.' };
+    return stoppedAnswering(f);
   },
-  POP3_CONNECTION_CLOSED: (f) => ({ meaning: `${where(f)} closed the connection.`, fix: 'The server may limit connections or drop clients after a refusal; check the previous step and retry.' }),
+  POP3_CONNECTION_CLOSED: connectionClosed,
   POP3_PROTOCOL: (f) => ({
     meaning: `${where(f)} does not speak POP3${OTHER_PROTOCOL_PORTS[f.port] ? ` (port ${f.port} is ${OTHER_PROTOCOL_PORTS[f.port]})` : ''}.`,
     fix: 'Use the POP3 port: 995 with security: tls, or 110 with security: starttls.',
@@ -207,22 +177,8 @@ const CODE_RULES: Record<string, Rule> = {
         : 'Use OAuth2 auth for this server, or a server that accepts passwords.',
   }),
   [Pop3TestCode.USERNAME_MISSING]: () => ({ meaning: 'The server has no username, and a POP3 login needs the mailbox to log in as.', fix: 'Set username to the mailbox address (for OAuth2: the account that signed in).' }),
-  [Pop3TestCode.PASSWORD_MISSING]: () => ({ meaning: 'The server uses password auth but has no password stored.', fix: 'Set auth.password on the server.' }),
   [Pop3TestCode.AUTH_REQUIRED]: () => ({ meaning: 'POP3 has no anonymous access: every session logs in to a mailbox.', fix: 'Set auth on the server: { type: oauth2, credential } or { type: password, password }.' }),
-  CREDENTIAL_NOT_CONNECTED: (f) => ({ meaning: `The credential ${f.credential ?? ''} has no tokens yet.`, fix: `Connect it: ${reauthorize(f)} (or Connect in the web UI).` }),
-  CREDENTIAL_NEEDS_REAUTHORIZATION: (f) => ({ meaning: 'The refresh token is dead (expired, revoked, password changed or MFA required).', fix: `Sign in again: ${reauthorize(f)}.` }),
-  CREDENTIAL_CLIENT_SECRET_INVALID: () => ({ meaning: 'The provider refused the OAuth client itself (wrong or expired client secret, unknown client ID).', fix: 'Create a new client secret in the provider portal and update the credential.' }),
-  CREDENTIAL_DISABLED: () => ({ meaning: 'The credential is disabled.', fix: 'Enable the credential, or point the server at another one.' }),
-  TOKEN_REFRESH_FAILED: () => ({ meaning: 'The token endpoint could not be reached or failed temporarily.', fix: 'Retry later; Mailgate keeps retrying with backoff.' }),
-  TOKEN_REQUEST_REFUSED: () => ({ meaning: 'The provider refused the token request (invalid scope or a policy).', fix: "Check the credential's scopes and the app registration." }),
-  NOT_FOUND: (f) => ({ meaning: `The credential ${f.credential ?? ''} does not exist.`, fix: 'Create it, or point the server at an existing credential.' }),
 };
-
-/** OpenSSL reason texts, consulted only when a handshake error carries no code. */
-const TLS_REASON_RULES: [RegExp, Rule][] = [
-  [/wrong version number|packet length too long|record layer failure/i, (f) => (f.security === 'tls' ? expectsStls(f) : tlsGeneric(f))],
-  [/unsupported protocol|protocol version/i, (f) => CODE_RULES.ERR_SSL_UNSUPPORTED_PROTOCOL!(f)],
-];
 
 /** The explanation of a failure, from the most specific fact to the most general; always an answer. */
 export function explainPop3Failure(facts: Pop3FailureFacts): Pop3Explanation {
@@ -239,19 +195,14 @@ export function explainPop3Failure(facts: Pop3FailureFacts): Pop3Explanation {
     const rule = RESPONSE_CODE_RULES[facts.responseCode];
     if (rule) return rule(facts);
   }
-  if (facts.code !== undefined) {
-    const rule = CODE_RULES[facts.code];
-    if (rule) return rule(facts);
-  }
-  if (facts.tlsReason) {
-    for (const [pattern, rule] of TLS_REASON_RULES) if (pattern.test(facts.tlsReason)) return rule(facts);
-  }
-  if (facts.code?.startsWith('ERR_SSL_') || facts.code?.startsWith('ERR_TLS_') || facts.code === 'POP3_TLS_FAILED') return tlsGeneric(facts);
+  const known = connection.byCodeOrReason(facts, CODE_RULES);
+  if (known) return known;
+  if (connection.isTlsCode(facts.code) || facts.code === 'POP3_TLS_FAILED') return connection.tlsGeneric(facts);
   if (facts.code === 'POP3_ERR_RESPONSE') {
     return {
       meaning: `The server refused the command${facts.serverText ? `: ${facts.serverText}` : ''}.`,
       fix: isGoogle(facts) ? "Read the server's text; Gmail names the setting to change." : "Read the server's text in the step detail; it usually names the problem.",
     };
   }
-  return { meaning: `The test failed${facts.code ? ` (${facts.code})` : ''}.`, fix: 'Read the step detail; Mailgate has no explanation for this failure yet.' };
+  return unexplained(facts);
 }

@@ -2,6 +2,7 @@
 // and the parsing of what comes back (+OK/-ERR with RFC 3206 response codes, the XOAUTH2 error challenge).
 import net from 'node:net';
 import tls from 'node:tls';
+import { whenReady } from '../../servers/sockets.js';
 import { Pop3Error, Pop3ErrorCode, type Pop3Phase, type XOAuth2Status } from './errors.js';
 import { MultilineDecoder } from './multiline.js';
 
@@ -56,40 +57,16 @@ export function socketError(err: unknown, code: Pop3ErrorCode, where: string, du
 }
 
 export function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Pop3Error(Pop3ErrorCode.POP3_TIMEOUT, `no connection to ${host}:${port} within ${timeoutMs} ms`, { during: 'connect' }));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(socketError(err, Pop3ErrorCode.POP3_CONNECT_FAILED, `connecting to ${host}:${port}`, 'connect'));
-    });
+  return whenReady(net.connect({ host, port }), 'connect', timeoutMs, {
+    timeout: () => new Pop3Error(Pop3ErrorCode.POP3_TIMEOUT, `no connection to ${host}:${port} within ${timeoutMs} ms`, { during: 'connect' }),
+    failed: (err) => socketError(err, Pop3ErrorCode.POP3_CONNECT_FAILED, `connecting to ${host}:${port}`, 'connect'),
   });
 }
 
 export function tlsHandshake(options: tls.ConnectionOptions, timeoutMs: number): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(options);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Pop3Error(Pop3ErrorCode.POP3_TIMEOUT, `TLS handshake not finished within ${timeoutMs} ms`, { during: 'tls' }));
-    }, timeoutMs);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    // Stays registered: once settled, a later error is the wire's to report, and this one only keeps it handled.
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(socketError(err, Pop3ErrorCode.POP3_TLS_FAILED, 'TLS handshake failed', 'tls'));
-    });
+  return whenReady(tls.connect(options), 'secureConnect', timeoutMs, {
+    timeout: () => new Pop3Error(Pop3ErrorCode.POP3_TIMEOUT, `TLS handshake not finished within ${timeoutMs} ms`, { during: 'tls' }),
+    failed: (err) => socketError(err, Pop3ErrorCode.POP3_TLS_FAILED, 'TLS handshake failed', 'tls'),
   });
 }
 
