@@ -96,7 +96,7 @@ describe('API keys', () => {
     const message = (err as Error).message;
     expect(message).toContain('name: expected 1-100 letters, digits, ".", "_" or "-"');
     expect(message).toContain('got "my key"');
-    expect(message).toContain('scopes[1]: expected "admin", "send", "token:<credential>" or "token:*", got "sned"');
+    expect(message).toContain('scopes[1]: expected "admin", "send", "metrics", "token:<credential>" or "token:*", got "sned"');
     expect(message).toContain('scopes[2]:');
     expect(message).toContain('scopes[3]:');
     await expect(apiKeys.create('ok', [])).rejects.toMatchObject({ code: 'INPUT_INVALID', message: expect.stringContaining('scopes: expected at least one scope') });
