@@ -90,6 +90,20 @@ describe('alerts', () => {
     expect(alertHooks('client_secret_invalid', 'resolved')).toHaveLength(1);
   });
 
+  it('raises refresh_failing after three failed refreshes while the provider is down, and resolves it when a refresh succeeds', async () => {
+    await bed.auth.suspend();
+    try {
+      for (let i = 0; i < 3; i++) expect((await app.api('POST', '/api/v1/credentials/m365/refresh')).status).toBe(502);
+    } finally {
+      await bed.auth.resume();
+    }
+    await app.services.alerts.evaluate();
+    expect(alertHooks('refresh_failing', 'raised')[0]!.body.alert.message).toMatch(/failed 3 times in a row \(cannot reach the token endpoint/);
+    expect((await app.api('POST', '/api/v1/credentials/m365/refresh')).status).toBe(200);
+    await app.services.alerts.evaluate();
+    expect(alertHooks('refresh_failing', 'resolved')).toHaveLength(1);
+  });
+
   it('warns 30, 7 and 1 days before a client secret expires, one alert per stage', async () => {
     const in5days = new Date(Date.now() + 5 * 86_400_000).toISOString();
     expect((await app.api('PATCH', '/api/v1/credentials/m365', { clientSecretExpiresAt: in5days })).status).toBe(200);
