@@ -19,6 +19,7 @@ const WATCHERS = Number(process.argv[3] ?? 200);
 const HALF = Math.floor(TOTAL / 2);
 const RAW_FOLDERS = ['RawA', 'RawD'];
 const GATEWAY_FOLDERS = ['GwB', 'GwC'];
+const PER_MESSAGE_LIMIT = 2000; // the per-message diagnosis round reads at most this many
 const SEEN_BATCH = 500; // the raw loop marks \Seen per 500 messages (one STORE each)
 const PER_USER_LIMIT = 10; // Dovecot's default mail_max_userip_connections, which the bed keeps
 const SECRET = 'whsec-bench-0123456789abcdef';
@@ -65,9 +66,16 @@ const getJson = async <T>(url: string): Promise<T> => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes: number) => bytes / 1_048_576;
 
+// If the bench fails halfway, its helper processes must not outlive it (the bed's SIGTERM handler stops Dovecot).
+const children: BenchChild<unknown>[] = [];
+process.on('exit', () => {
+  for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGTERM');
+});
 const setupStart = Date.now();
 const bed = await startBenchChild<BedInfo>('bench/support/inboundBedProcess.ts', [String(HALF), RAW_FOLDERS.join(','), GATEWAY_FOLDERS.join(',')], 900_000);
+children.push(bed);
 const sink = await startBenchChild<{ url: string }>('bench/support/inboundSinkProcess.ts');
+children.push(sink);
 console.log(`setup: ${2 * HALF} messages delivered over LMTP to alice and bob (${HALF} per folder) in ${bed.info.setupSeconds.toFixed(1)} s; bed ready after ${((Date.now() - setupStart) / 1000).toFixed(1)} s`);
 
 // Mailgate's data: alice's and bob's Microsoft credentials with the bed's tokens, an IMAP server for each (STARTTLS,
@@ -93,12 +101,20 @@ const imapServer = { protocol: 'imap', host: '127.0.0.1', port: bed.info.imapPor
 await prepared.servers.add({ ...imapServer, name: 'alice-imap', username: bed.info.users.alice, auth: { type: 'oauth2', credential: 'alice' } });
 await prepared.servers.add({ ...imapServer, name: 'bob-imap', username: bed.info.users.bob, auth: { type: 'oauth2', credential: 'bob' } });
 await prepared.servers.add({ ...imapServer, name: 'carol-imap', username: bed.info.users.carol.email, auth: { type: 'password', password: bed.info.users.carol.password } });
+// The same three without tlsCa (and so without verification): the TLS options a public provider's server gets.
+const noCa = { protocol: 'imap', host: '127.0.0.1', port: bed.info.imapPort, security: 'starttls', tlsRejectUnauthorized: false } as const;
+await prepared.servers.add({ ...noCa, name: 'alice-imap-noca', username: bed.info.users.alice, auth: { type: 'oauth2', credential: 'alice' } });
+await prepared.servers.add({ ...noCa, name: 'bob-imap-noca', username: bed.info.users.bob, auth: { type: 'oauth2', credential: 'bob' } });
+await prepared.servers.add({ ...noCa, name: 'carol-imap-noca', username: bed.info.users.carol.email, auth: { type: 'password', password: bed.info.users.carol.password } });
 const adminKey = (await prepared.apiKeys.create('bench', ['admin'])).key.reveal();
 const cwd = prepared.cwd;
 await prepared.close();
 
-const startGatewayProcess = async (profiling: 'profile' | 'noprofile') =>
-  startBenchChild<GatewayInfo>('bench/support/inboundGatewayProcess.ts', [cwd, masterKey, `127.0.0.1:${await getFreePort()}`, profiling]);
+async function startGatewayProcess(profiling: 'profile' | 'noprofile'): Promise<BenchChild<GatewayInfo>> {
+  const gw = await startBenchChild<GatewayInfo>('bench/support/inboundGatewayProcess.ts', [cwd, masterKey, `127.0.0.1:${await getFreePort()}`, profiling]);
+  children.push(gw);
+  return gw;
+}
 
 async function api(gateway: BenchChild<GatewayInfo>, method: string, route: string, body?: unknown): Promise<any> {
   const res = await fetch(`${gateway.info.url}${route}`, {
@@ -118,20 +134,68 @@ async function api(gateway: BenchChild<GatewayInfo>, method: string, route: stri
 const addresses = (value: AddressObject | AddressObject[] | undefined) =>
   (value === undefined ? [] : Array.isArray(value) ? value : [value]).flatMap((a) => a.value).map((v) => ({ name: v.name ?? '', address: v.address ?? '' }));
 
-/** The raw baseline: one imapflow session, fetch the folder, parse each message, POST its JSON, mark \Seen in batches. */
-async function rawRound(folder: string, round: string, work: 'full' | 'fetch-only'): Promise<{ seconds: number; cpuMs: number; count: number }> {
-  const cpu = process.cpuUsage();
-  const start = performance.now();
+function rawClient(user: 'alice' | 'bob' = 'alice'): ImapFlow {
   const client = new ImapFlow({
     host: '127.0.0.1',
     port: bed.info.imapPort,
     secure: false,
     doSTARTTLS: true,
+    // as the watcher does for a server with tlsCa
     tls: { ca: [...tls.rootCertificates, bed.info.caPem], minVersion: 'TLSv1.2' },
-    auth: { user: bed.info.users.alice, accessToken: bed.info.tokens.alice.access },
+    auth: { user: bed.info.users[user], accessToken: bed.info.tokens[user].access },
     logger: false,
   });
   client.on('error', () => undefined);
+  return client;
+}
+
+/** Parse with mailparser, POST the JSON to the sink (fetch, keep-alive): what the watcher does with each message, minus signing and bookkeeping. */
+async function postMessage(source: Buffer, mailbox: { folder: string; uid: number; uidValidity: string }, round: string): Promise<void> {
+  const parsed = await simpleParser(source, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
+  const headers: Record<string, string> = {};
+  for (const line of parsed.headerLines) headers[line.key] = line.line.slice(line.line.indexOf(':') + 1).trim();
+  const body = JSON.stringify({
+    event: 'message',
+    watcher: 'raw',
+    mailbox,
+    message: {
+      messageId: parsed.messageId ?? null,
+      date: parsed.date?.toISOString() ?? null,
+      subject: parsed.subject ?? null,
+      from: addresses(parsed.from),
+      to: addresses(parsed.to),
+      cc: addresses(parsed.cc),
+      inReplyTo: parsed.inReplyTo ?? null,
+      headers,
+      text: parsed.text ?? null,
+      html: typeof parsed.html === 'string' ? parsed.html : null,
+      attachments: parsed.attachments.map((a) => ({ filename: a.filename ?? null, contentType: a.contentType, size: a.size, content: a.content.toString('base64') })),
+      size: source.length,
+    },
+  });
+  const res = await fetch(`${sink.info.url}/hook/${round}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  await res.body?.cancel();
+  if (res.status !== 200) throw new Error(`sink answered ${res.status}`);
+}
+
+interface RawResult {
+  seconds: number;
+  cpuMs: number;
+  count: number;
+}
+const finish = (start: number, cpu: NodeJS.CpuUsage, count: number): RawResult => {
+  const used = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - start) / 1000, cpuMs: (used.user + used.system) / 1000, count };
+};
+
+/**
+ * The raw baseline: one imapflow session, FETCH the folder (500 messages per command, streamed), parse and POST each
+ * message, then mark those 500 \Seen with one STORE. "fetch-only" fetches and does nothing else.
+ */
+async function rawRound(folder: string, round: string, work: 'full' | 'fetch-only'): Promise<RawResult> {
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  const client = rawClient();
   await client.connect();
   const mailbox = await client.mailboxOpen(folder);
   let count = 0;
@@ -140,39 +204,39 @@ async function rawRound(folder: string, round: string, work: 'full' | 'fetch-onl
     for await (const msg of client.fetch(`${from}:${Math.min(mailbox.exists, from + SEEN_BATCH - 1)}`, { source: true, uid: true }) as AsyncIterable<FetchMessageObject>) {
       count += 1;
       if (work === 'fetch-only') continue;
-      const parsed = await simpleParser(msg.source!, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
-      const headers: Record<string, string> = {};
-      for (const line of parsed.headerLines) headers[line.key] = line.line.slice(line.line.indexOf(':') + 1).trim();
-      const body = JSON.stringify({
-        event: 'message',
-        watcher: 'raw',
-        mailbox: { folder, uid: msg.uid, uidValidity: String(mailbox.uidValidity) },
-        message: {
-          messageId: parsed.messageId ?? null,
-          date: parsed.date?.toISOString() ?? null,
-          subject: parsed.subject ?? null,
-          from: addresses(parsed.from),
-          to: addresses(parsed.to),
-          cc: addresses(parsed.cc),
-          inReplyTo: parsed.inReplyTo ?? null,
-          headers,
-          text: parsed.text ?? null,
-          html: typeof parsed.html === 'string' ? parsed.html : null,
-          attachments: parsed.attachments.map((a) => ({ filename: a.filename ?? null, contentType: a.contentType, size: a.size, content: a.content.toString('base64') })),
-          size: msg.source!.length,
-        },
-      });
-      const res = await fetch(`${sink.info.url}/hook/${round}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-      await res.body?.cancel();
-      if (res.status !== 200) throw new Error(`sink answered ${res.status}`);
+      await postMessage(msg.source!, { folder, uid: msg.uid, uidValidity: String(mailbox.uidValidity) }, round);
       uids.push(msg.uid);
     }
     if (uids.length > 0) await client.messageFlagsAdd(uids.join(','), ['\\Seen'], { uid: true });
   }
   await client.logout();
-  const seconds = (performance.now() - start) / 1000;
-  const used = process.cpuUsage(cpu);
-  return { seconds, cpuMs: (used.user + used.system) / 1000, count };
+  return finish(start, cpu, count);
+}
+
+/**
+ * The raw loop in the watcher's pattern: UID SEARCH UNSEEN, then per message one UID FETCH, parse + POST, one UID STORE
+ * (three round trips per message, nothing pipelined). Run on a folder whose \Seen flags were cleared, up to `limit`.
+ */
+async function rawPerMessageRound(folder: string, round: string, limit: number): Promise<RawResult> {
+  const reset = rawClient();
+  await reset.connect();
+  await reset.mailboxOpen(folder);
+  await reset.messageFlagsRemove('1:*', ['\\Seen']);
+  await reset.logout();
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  const client = rawClient();
+  await client.connect();
+  const mailbox = await client.mailboxOpen(folder);
+  const uids = ((await client.search({ seen: false }, { uid: true })) || []).sort((x, y) => x - y).slice(0, limit);
+  for (const uid of uids) {
+    const msg = (await client.fetchOne(String(uid), { source: true, size: true }, { uid: true })) as FetchMessageObject | false;
+    if (!msg || !msg.source) throw new Error(`uid ${uid} vanished`);
+    await postMessage(msg.source, { folder, uid, uidValidity: String(mailbox.uidValidity) }, round);
+    await client.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
+  }
+  await client.logout();
+  return finish(start, cpu, uids.length);
 }
 
 async function unseenIn(user: 'alice' | 'bob', folder: string): Promise<number> {
@@ -254,6 +318,9 @@ const unseen = {
   raw: (await unseenIn('alice', RAW_FOLDERS[0]!)) + (await unseenIn('alice', RAW_FOLDERS[1]!)),
   gateway: (await unseenIn('bob', GATEWAY_FOLDERS[0]!)) + (await unseenIn('bob', GATEWAY_FOLDERS[1]!)),
 };
+// Diagnosis, after the ABBA rounds and their checks: the raw loop again, but in the watcher's one-message-at-a-time pattern.
+const e = await rawPerMessageRound(RAW_FOLDERS[0]!, 'e', Math.min(HALF, PER_MESSAGE_LIMIT));
+console.log(`  round e (raw, per message): ${e.count} in ${e.seconds.toFixed(2)} s`);
 const profileFile = process.env.BENCH_CPU_PROFILE;
 await gateway.stop();
 
@@ -265,6 +332,7 @@ const throughputLines = [
   `inbound throughput, ${2 * HALF} messages of ~1.3 KB (as stored), STARTTLS + XOAUTH2 to Dovecot, ABBA, Node ${process.version}`,
   `  raw imapflow fetch only          : ${fetchRate.toFixed(0)} msgs/s`,
   `  raw fetch + parse + POST + \\Seen : ${rawRate.toFixed(0)} msgs/s (client CPU ${((a.cpuMs + d.cpuMs) / (a.count + d.count)).toFixed(2)} ms/msg)`,
+  `  raw, per message (watcher's pattern: UID FETCH, parse + POST, UID STORE each; ${e.count} msgs, once, after ABBA): ${(e.count / e.seconds).toFixed(0)} msgs/s (client CPU ${(e.cpuMs / e.count).toFixed(2)} ms/msg)`,
   `  mailgate watcher -> webhook      : ${gatewayRate.toFixed(0)} msgs/s (gateway CPU ${((b.cpuMs + c.cpuMs) / (b.stats.count + c.stats.count)).toFixed(2)} ms/msg)`,
   `  ratio mailgate / raw (same work) : ${ratio.toFixed(2)} (target >= 0.8); mailgate / fetch only: ${(gatewayRate / fetchRate).toFixed(2)}`,
   `  checks: sink got raw ${sinkA.distinct + sinkD.distinct}/${2 * HALF} distinct, mailgate ${b.stats.distinct + c.stats.distinct}/${2 * HALF} distinct (${b.stats.count + c.stats.count - b.stats.distinct - c.stats.distinct} duplicates, ${b.stats.bad + c.stats.bad} bad bodies); unseen left: raw ${unseen.raw}, mailgate ${unseen.gateway}`,
@@ -286,77 +354,128 @@ if (profileFile) {
 // 2. Memory of idle watchers, in a fresh gateway process
 // ---------------------------------------------------------------------------------------------------------------
 
-const idle = await startGatewayProcess('noprofile');
-const servers = ['alice-imap', 'bob-imap', 'carol-imap'];
-let added = 0;
-async function addWatchers(count: number): Promise<void> {
-  for (let i = 0; i < count; i++, added++) {
-    await api(idle, 'POST', '/api/v1/watchers', { name: `idle-${String(added).padStart(3, '0')}`, server: servers[added % servers.length], after: 'seen', webhook: { url: `${sink.info.url}/hook/idle`, secret: SECRET } });
-  }
+interface Point {
+  watchers: number;
+  sessions: number;
+  usage: Pick<Usage, 'rss' | 'heapUsed' | 'heapTotal' | 'external'>;
 }
-async function allIdle(expected: number, timeoutMs = 120_000): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    const list = ((await api(idle, 'GET', '/api/v1/watchers')).watchers ?? []) as { name: string; status: { state: string; lastError: string | null } }[];
-    const mine = list.filter((w) => w.name.startsWith('idle-'));
-    const idleCount = mine.filter((w) => w.status.state === 'idle').length;
-    if (mine.length === expected && idleCount === expected) return;
-    if (Date.now() - start > timeoutMs) {
-      const stuck = mine.filter((w) => w.status.state !== 'idle').slice(0, 3);
-      throw new Error(`${idleCount}/${expected} watchers idle after ${timeoutMs / 1000} s; e.g. ${JSON.stringify(stuck.map((w) => [w.name, w.status.state, w.status.lastError]))}`);
+const sessionCount = async () => Object.values(await getJson<Record<string, number>>(`${bed.info.control}/sessions`)).reduce((sum, n) => sum + n, 0);
+
+/** A fresh gateway process; watchers added through its API in steps (round-robin over `servers`), memory after each step once all are idle. */
+async function idleGateway(servers: string[], steps: number[], beforeStep: (gateway: BenchChild<GatewayInfo>, step: number) => Promise<void> = async () => undefined): Promise<Point[]> {
+  const gw = await startGatewayProcess('noprofile');
+  const settled = async () => {
+    await sleep(5000);
+    return getJson<Usage>(`${gw.info.control}/usage?gc=1`);
+  };
+  let added = 0;
+  const allIdle = async (expected: number) => {
+    const start = Date.now();
+    for (;;) {
+      const list = ((await api(gw, 'GET', '/api/v1/watchers')).watchers ?? []) as { name: string; status: { state: string; lastError: string | null } }[];
+      const mine = list.filter((w) => w.name.startsWith('idle-'));
+      const idleCount = mine.filter((w) => w.status.state === 'idle').length;
+      if (mine.length === expected && idleCount === expected) return;
+      if (Date.now() - start > 120_000) {
+        const stuck = mine.filter((w) => w.status.state !== 'idle').slice(0, 3);
+        throw new Error(`${idleCount}/${expected} watchers idle after 120 s; e.g. ${JSON.stringify(stuck.map((w) => [w.name, w.status.state, w.status.lastError]))}`);
+      }
+      await sleep(500);
     }
-    await sleep(500);
+  };
+  try {
+    // Warm the API (fastify, zod, first queries) so that its first-use memory is not counted as the watchers'.
+    for (let i = 0; i < 20; i++) await api(gw, 'GET', '/api/v1/watchers');
+    const points: Point[] = [{ watchers: 0, sessions: await sessionCount(), usage: await settled() }];
+    for (const step of steps) {
+      await beforeStep(gw, step);
+      for (; added < step; added++) {
+        await api(gw, 'POST', '/api/v1/watchers', { name: `idle-${String(added).padStart(3, '0')}`, server: servers[added % servers.length], after: 'seen', webhook: { url: `${sink.info.url}/hook/idle`, secret: SECRET } });
+      }
+      await allIdle(step);
+      const usage = await settled();
+      points.push({ watchers: step, sessions: await sessionCount(), usage });
+    }
+    return points;
+  } finally {
+    // Watchers live in the store: remove them, or the next gateway process would start them again.
+    for (let i = 0; i < added; i++) await api(gw, 'DELETE', `/api/v1/watchers/idle-${String(i).padStart(3, '0')}`).catch(() => undefined);
+    await gw.stop();
   }
 }
-async function settledUsage(): Promise<Usage> {
-  await sleep(5000);
-  return getJson<Usage>(`${idle.info.control}/usage?gc=1`);
+
+/** The raw side: N imapflow sessions with the watcher's options in a plain Node process (same users, same order). */
+async function idleRawClients(count: number, ca: 'roots+bed' | 'bed' | 'none'): Promise<Point[]> {
+  const logins = [
+    { user: bed.info.users.alice, accessToken: bed.info.tokens.alice.access },
+    { user: bed.info.users.bob, accessToken: bed.info.tokens.bob.access },
+    { user: bed.info.users.carol.email, pass: bed.info.users.carol.password },
+  ];
+  type Memory = Point['usage'];
+  const child = await startBenchChild<{ before: Memory; after: Memory; connected: number }>('bench/support/inboundIdleClientsProcess.ts', [JSON.stringify({ count, imapPort: bed.info.imapPort, caPem: bed.info.caPem, ca, logins })]);
+  children.push(child);
+  try {
+    return [
+      { watchers: 0, sessions: 0, usage: child.info.before },
+      { watchers: child.info.connected, sessions: await sessionCount(), usage: child.info.after },
+    ];
+  } finally {
+    await child.stop();
+  }
 }
-const sessionCount = async () => Object.values(await getJson<Record<string, number>>(`${bed.info.control}/sessions`)).reduce((s, n) => s + n, 0);
 
-// Warm the API (fastify, zod, first queries) so that its first-use memory is not counted as the watchers'.
-for (let i = 0; i < 20; i++) await api(idle, 'GET', '/api/v1/watchers');
-const m0 = await settledUsage();
-// As many as the bed allows: 10 sessions per user and IP (alice, bob: XOAUTH2; carol: password).
+const describePoints = (title: string, points: Point[]): string[] => {
+  const lines = [title];
+  for (const p of points) lines.push(`  ${String(p.watchers).padStart(3)} (${p.sessions} IMAP sessions in Dovecot): RSS ${mb(p.usage.rss).toFixed(1)} MB, heapUsed ${mb(p.usage.heapUsed).toFixed(1)} MB (heapTotal ${mb(p.usage.heapTotal).toFixed(1)}), external ${mb(p.usage.external).toFixed(1)} MB`);
+  for (let i = 1; i < points.length; i++) {
+    const [p, q] = [points[i - 1]!, points[i]!];
+    const n = q.watchers - p.watchers;
+    lines.push(`    each, ${p.watchers} -> ${q.watchers}: RSS ${(mb(q.usage.rss - p.usage.rss) / n).toFixed(2)} MB, heapUsed ${(mb(q.usage.heapUsed - p.usage.heapUsed) / n).toFixed(3)} MB`);
+  }
+  const [first, last] = [points[0]!, points.at(-1)!];
+  if (points.length > 2) lines.push(`    each, 0 -> ${last.watchers}: RSS ${(mb(last.usage.rss - first.usage.rss) / last.watchers).toFixed(2)} MB, heapUsed ${(mb(last.usage.heapUsed - first.usage.heapUsed) / last.watchers).toFixed(3)} MB`);
+  return lines;
+};
+
+// (a) Mailgate, servers with tlsCa (the bed's self-signed CA): as many as the bed allows (10 sessions per user and IP;
+// alice, bob: XOAUTH2; carol: password), then one more is refused; then the limits are raised and it goes on to WATCHERS.
 const bedLimit = Math.min(WATCHERS, 3 * PER_USER_LIMIT);
-await addWatchers(bedLimit);
-await allIdle(bedLimit);
-const m1 = await settledUsage();
-const sessions1 = await sessionCount();
-const points: { watchers: number; sessions: number; usage: Usage }[] = [{ watchers: 0, sessions: 0, usage: m0 }, { watchers: bedLimit, sessions: sessions1, usage: m1 }];
-
-// One more on alice: Dovecot refuses it (the per-user limit), which the watcher reports.
 let refusal = '';
-if (WATCHERS > bedLimit) {
-  await api(idle, 'POST', '/api/v1/watchers', { name: 'probe-over-limit', server: 'alice-imap', after: 'seen', webhook: { url: `${sink.info.url}/hook/idle`, secret: SECRET } });
+let raised = '';
+const withCa = await idleGateway(['alice-imap', 'bob-imap', 'carol-imap'], WATCHERS > bedLimit ? [bedLimit, WATCHERS] : [bedLimit], async (gw, step) => {
+  if (step <= bedLimit) return;
+  await api(gw, 'POST', '/api/v1/watchers', { name: 'probe-over-limit', server: 'alice-imap', after: 'seen', webhook: { url: `${sink.info.url}/hook/idle`, secret: SECRET } });
   for (let i = 0; i < 40 && !refusal; i++) {
     await sleep(250);
-    refusal = (await api(idle, 'GET', '/api/v1/watchers/probe-over-limit')).status.lastError ?? '';
+    refusal = (await api(gw, 'GET', '/api/v1/watchers/probe-over-limit')).status.lastError ?? '';
   }
-  await api(idle, 'DELETE', '/api/v1/watchers/probe-over-limit');
-  // Then raise the limits in this bed's Dovecot config (the bed's own code is unchanged) and go on to WATCHERS.
-  const raised = await getJson<string>(`${bed.info.control}/raise-limits?connections=${WATCHERS + 50}`);
-  console.log(`\nper-user limit: the ${bedLimit + 1}st watcher was refused: ${refusal || '(no error reported)'}; raised for the rest: ${raised}`);
-  await addWatchers(WATCHERS - bedLimit);
-  await allIdle(WATCHERS);
-  const m2 = await settledUsage();
-  points.push({ watchers: WATCHERS, sessions: await sessionCount(), usage: m2 });
-}
-await idle.stop();
+  await api(gw, 'DELETE', '/api/v1/watchers/probe-over-limit');
+  // The limits of this bed's generated Dovecot config (a temp dir; test/testbed's code is unchanged), then a reload.
+  raised = await getJson<string>(`${bed.info.control}/raise-limits?connections=${WATCHERS + 50}`);
+});
+if (refusal) console.log(`
+per-user limit: watcher ${bedLimit + 1} was refused: ${refusal}
+  raised for the rest: ${raised}`);
+// (b) Mailgate, servers without tlsCa (verification off): the TLS options a public provider's server gets (no CA list).
+const withoutCa = await idleGateway(['alice-imap-noca', 'bob-imap-noca', 'carol-imap-noca'], [WATCHERS]);
+// (c) raw imapflow, the same sessions, with each TLS option.
+const rawRootsCa = await idleRawClients(WATCHERS, 'roots+bed');
+const rawBedCa = await idleRawClients(WATCHERS, 'bed');
+const rawNoCa = await idleRawClients(WATCHERS, 'none');
 
-const memoryLines = [`idle watchers (IDLE on INBOX, STARTTLS; a third each alice/bob XOAUTH2, carol password), gateway process after GC:`];
-for (const p of points) memoryLines.push(`  ${String(p.watchers).padStart(3)} watchers (${p.sessions} IMAP sessions in Dovecot): RSS ${mb(p.usage.rss).toFixed(1)} MB, heapUsed ${mb(p.usage.heapUsed).toFixed(1)} MB, external ${mb(p.usage.external).toFixed(1)} MB`);
-for (let i = 1; i < points.length; i++) {
-  const [p, q] = [points[i - 1]!, points[i]!];
-  const n = q.watchers - p.watchers;
-  memoryLines.push(`  per watcher, ${p.watchers} -> ${q.watchers}: RSS ${(mb(q.usage.rss - p.usage.rss) / n).toFixed(3)} MB, heapUsed ${(mb(q.usage.heapUsed - p.usage.heapUsed) / n).toFixed(3)} MB`);
-}
-const last = points.at(-1)!;
-memoryLines.push(`  per watcher, 0 -> ${last.watchers} (all of it): RSS ${(mb(last.usage.rss - m0.rss) / last.watchers).toFixed(3)} MB, heapUsed ${(mb(last.usage.heapUsed - m0.heapUsed) / last.watchers).toFixed(3)} MB`);
+const memoryLines = [
+  `idle watchers: IDLE on INBOX over STARTTLS, a third each alice / bob (XOAUTH2) and carol (password); process memory after 5 s and a full GC`,
+  ...describePoints('Mailgate gateway, servers with tlsCa (ca = Node roots + the bed CA, as the watcher builds it):', withCa),
+  ...describePoints('Mailgate gateway, servers without tlsCa (no ca option, tlsRejectUnauthorized false):', withoutCa),
+  ...describePoints('raw imapflow, ca = Node roots + bed CA:', rawRootsCa),
+  ...describePoints('raw imapflow, ca = bed CA only:', rawBedCa),
+  ...describePoints('raw imapflow, no ca option:', rawNoCa),
+];
 console.log(`\n${memoryLines.join('\n')}`);
 
 await sink.stop();
 await bed.stop();
 console.log(`\ndata dir: ${path.join(cwd, 'data')}`);
 const badThroughput = a.count + d.count !== 2 * HALF || b.stats.distinct + c.stats.distinct !== 2 * HALF || unseen.raw !== 0 || unseen.gateway !== 0;
-if (badThroughput || last.watchers !== WATCHERS) process.exitCode = 1;
+const badMemory = [withCa, withoutCa, rawRootsCa, rawBedCa, rawNoCa].some((points) => points.at(-1)!.watchers !== WATCHERS);
+if (badThroughput || badMemory) process.exitCode = 1;

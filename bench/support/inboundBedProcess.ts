@@ -68,7 +68,8 @@ async function sessions(): Promise<Record<string, number>> {
   const { stdout } = await run('doveadm', ['-c', doveconf, 'who', '-1']);
   const byUser: Record<string, number> = {};
   for (const line of stdout.split('\n').slice(1)) {
-    const [user, , protocol] = line.trim().split(/\s+/);
+    // with -1, one line per session: username, protocol, pid, ip
+    const [user, protocol] = line.trim().split(/\s+/);
     if (user && protocol === 'imap') byUser[user] = (byUser[user] ?? 0) + 1;
   }
   return byUser;
