@@ -134,6 +134,28 @@ export class WatcherRepository {
     });
   }
 
+  /** `admit` for a batch of UIDs in one transaction; returns the delivery rows in the same order. */
+  async admitMany(name: string, items: { mailboxKey: string; uid: number }[]): Promise<DeliveryRow[]> {
+    if (items.length === 0) return [];
+    const at = now();
+    const advanceTo = Math.max(...items.map((i) => i.uid));
+    return this.store.db.transaction().execute(async (trx) => {
+      const existing = await trx.selectFrom('inbound_deliveries').selectAll().where('watcher', '=', name).where('mailbox_key', 'in', items.map((i) => i.mailboxKey)).execute();
+      const byKey = new Map(existing.map((r) => [r.mailbox_key, r]));
+      const rows: DeliveryRow[] = [];
+      for (const item of items) {
+        let row = byKey.get(item.mailboxKey);
+        if (!row) {
+          row = { id: `${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(8).toString('hex')}`, watcher: name, mailbox_key: item.mailboxKey, uid: item.uid, status: 'pending', event: null, message_id: null, subject: null, from_address: null, size: null, attempts: 0, next_attempt_at: at, last_error: null, created_at: at, updated_at: at, delivered_at: null };
+          await trx.insertInto('inbound_deliveries').values(row).execute();
+        }
+        rows.push(row);
+      }
+      await trx.updateTable('watcher_state').set({ last_uid: advanceTo, updated_at: at }).where('watcher', '=', name).where('last_uid', '<', advanceTo).execute();
+      return rows;
+    });
+  }
+
   async dueDeliveries(name: string, limit: number): Promise<DeliveryRow[]> {
     return this.store.db.selectFrom('inbound_deliveries').selectAll().where('watcher', '=', name).where('status', '=', 'pending').where('next_attempt_at', '<=', now()).orderBy('id').limit(limit).execute();
   }
@@ -171,8 +193,11 @@ export class WatcherRepository {
       .where('id', '=', id)
       .execute();
     if (outcome.status === 'delivered') {
-      const row = await this.findDelivery(id);
-      if (row) await this.store.db.updateTable('watcher_state').set({ last_message_at: at }).where('watcher', '=', row.watcher).execute();
+      await this.store.db
+        .updateTable('watcher_state')
+        .set({ last_message_at: at })
+        .where('watcher', '=', (eb) => eb.selectFrom('inbound_deliveries').select('watcher').where('id', '=', id))
+        .execute();
     }
   }
 
