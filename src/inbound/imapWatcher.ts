@@ -139,7 +139,7 @@ export class ImapWatcher {
         port: server.port,
         secure: server.security === 'tls',
         doSTARTTLS: server.security === 'starttls' ? true : server.security === 'none' ? false : undefined,
-        tls: { ...(server.tlsCa ? { ca: [...tls.rootCertificates, server.tlsCa] } : {}), rejectUnauthorized: server.tlsRejectUnauthorized, minVersion: 'TLSv1.2' },
+        tls: { ...(server.tlsCa ? { secureContext: secureContextFor(server.tlsCa) } : {}), rejectUnauthorized: server.tlsRejectUnauthorized, minVersion: 'TLSv1.2' },
         ...(auth ? { auth } : {}),
         logger: false,
         // Some servers (Microsoft) drop an IDLE after about 30 minutes: renew it well before.
@@ -268,6 +268,20 @@ export class ImapWatcher {
   #sleep(ms: number): Promise<void> {
     return this.#wakeup.sleep(ms);
   }
+}
+
+/**
+ * One TLS context per extra CA, shared by every connection that trusts it: a context built per connection parses the
+ * ~145 system roots into its own store, about 0.8 MB each (bench/README.md, "Inbound").
+ */
+const secureContexts = new Map<string, tls.SecureContext>();
+function secureContextFor(tlsCa: string): tls.SecureContext {
+  let context = secureContexts.get(tlsCa);
+  if (!context) {
+    context = tls.createSecureContext({ ca: [...tls.rootCertificates, tlsCa], minVersion: 'TLSv1.2' });
+    secureContexts.set(tlsCa, context);
+  }
+  return context;
 }
 
 /** What the watcher does upstream once the webhook took the message. */
