@@ -171,10 +171,6 @@ export class CredentialRepository {
     await this.store.db.updateTable('credentials').set({ last_error: lastError, updated_at: now() }).where('name', '=', name).execute();
   }
 
-  async setWarnings(name: string, warnings: CredentialWarning[]): Promise<void> {
-    await this.store.db.updateTable('credentials').set({ warnings: JSON.stringify(warnings) }).where('name', '=', name).execute();
-  }
-
   async touchLastUsed(name: string): Promise<void> {
     await this.store.db.updateTable('credentials').set({ last_used_at: now() }).where('name', '=', name).execute();
   }

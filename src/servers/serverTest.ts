@@ -16,6 +16,5 @@ export async function testServer(server: ResolvedServer, services: Pick<Services
     throw new MailgateError(ErrorCode.INPUT_INVALID, `server ${server.name} is ${server.protocol}: a test message (sendTo, from) can only be sent through an SMTP server`);
   }
   if (server.protocol === 'pop3') return testPop3Server(server, services.tokens, options);
-  if (server.protocol === 'imap') return testImapServer(server, services.tokens, options);
-  throw new MailgateError(ErrorCode.INPUT_INVALID, `testing ${server.protocol} servers is not available in this build yet (SMTP and POP3 only)`);
+  return testImapServer(server, services.tokens, options);
 }
