@@ -2,7 +2,6 @@
 import tls from 'node:tls';
 import { ImapFlow, type FetchMessageObject } from 'imapflow';
 import type { Logger } from '../log.js';
-import { Wakeup } from '../wakeup.js';
 import type { ResolvedServer } from '../servers/model.js';
 import type { ServerRepository } from '../servers/repository.js';
 import type { TokenManager } from '../tokens/tokenManager.js';
@@ -11,6 +10,7 @@ import type { OutboxRepository } from '../outbox/repository.js';
 import { deliverInbound, type DeliveryOutcome, type InboundOptions } from './delivery.js';
 import type { DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
 import { settingsOf } from './repository.js';
+import { WatcherBase } from './watcherBase.js';
 
 export interface WatcherDependencies {
   repo: WatcherRepository;
@@ -29,41 +29,20 @@ const BATCH_SIZE = 50;
 /** fetched at most this many bytes at a time (a 50 MB message comes alone). */
 const BATCH_BYTES = 32 * 1024 * 1024;
 
-export class ImapWatcher {
-  #stopping = false;
-  #running: Promise<void> | undefined;
-  readonly #wakeup = new Wakeup();
+export class ImapWatcher extends WatcherBase {
   #client: ImapFlow | undefined;
 
-  constructor(
-    readonly name: string,
-    private readonly deps: WatcherDependencies,
-  ) {}
-
-  start(): void {
-    this.#running = this.#run();
-  }
-
-  /** Something changed (a retry was asked for, new mail was signalled): look now. */
-  kick(): void {
-    this.#wakeup.wake();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopping = true;
-    this.kick();
+  protected override async beforeStop(): Promise<void> {
     try {
       await this.#client?.logout();
     } catch {
       this.#client?.close();
     }
-    await this.#running;
-    await this.deps.repo.setState(this.name, 'stopped').catch(() => undefined);
   }
 
-  async #run(): Promise<void> {
+  protected async run(): Promise<void> {
     let failures = 0;
-    while (!this.#stopping) {
+    while (!this.stopping) {
       try {
         const connected = await this.#session();
         if (connected) failures = 0;
@@ -72,9 +51,9 @@ export class ImapWatcher {
         this.deps.logger.warn({ watcher: this.name, err: message }, 'watcher session failed');
         await this.deps.repo.setState(this.name, 'backoff', { error: message }).catch(() => undefined);
       }
-      if (this.#stopping) break;
+      if (this.stopping) break;
       failures += 1;
-      await this.#sleep(backoffDelay(failures, { baseMs: RECONNECT_BASE_MS, maxMs: this.deps.options.reconnectMaxMs }));
+      await this.sleep(backoffDelay(failures, { baseMs: RECONNECT_BASE_MS, maxMs: this.deps.options.reconnectMaxMs }));
     }
   }
 
@@ -106,7 +85,7 @@ export class ImapWatcher {
       await this.deps.repo.setState(this.name, 'connected', { connected: true, ...(state.uidvalidity === uidValidity || state.uidvalidity === null ? { error: null } : {}) });
       const idleCapable = client.capabilities.has('IDLE');
 
-      while (!this.#stopping && client.usable) {
+      while (!this.stopping && client.usable) {
         await this.#deliverDue(client, watcher, server, uidValidity);
         await this.#deliverNew(client, watcher, server, uidValidity);
         const polling = settings.mode === 'poll' || !idleCapable;
@@ -115,8 +94,8 @@ export class ImapWatcher {
         const untilDue = nextDue ? Math.max(0, Date.parse(nextDue) - Date.now()) : Infinity;
         // IDLE runs on its own (imapflow starts it when the connection is free); a slow poll is kept as a safety net.
         const wait = Math.min(untilDue, polling ? settings.pollIntervalSeconds * 1000 : this.deps.options.idleCheckMs);
-        await Promise.race([this.#sleep(wait), closed]);
-        if (polling && client.usable && !this.#stopping) await client.noop();
+        await Promise.race([this.sleep(wait), closed]);
+        if (polling && client.usable && !this.stopping) await client.noop();
       }
       return true;
     } finally {
@@ -173,7 +152,7 @@ export class ImapWatcher {
     // "n:*" always matches the highest UID, even below n (RFC 9051 §6.4.4): filter.
     const uids = (found || []).filter((uid) => uid > last).sort((a, b) => a - b);
     for (let i = 0; i < uids.length; i += BATCH_SIZE) {
-      if (this.#stopping || !client.usable) return;
+      if (this.stopping || !client.usable) return;
       const batch = uids.slice(i, i + BATCH_SIZE);
       const deliveries = await this.deps.repo.admitMany(this.name, batch.map((uid) => ({ mailboxKey: `imap:${uidValidity}:${uid}`, uid })));
       await this.#attemptBatch(client, watcher, server, uidValidity, deliveries.filter((d) => d.status === 'pending'));
@@ -206,7 +185,7 @@ export class ImapWatcher {
       for await (const msg of client.fetch(slice.map((d) => d.uid).join(','), { source: true }, { uid: true })) if (msg.source) sources.set(msg.uid, msg.source);
       const delivered: number[] = [];
       for (const delivery of slice) {
-        if (this.#stopping) break;
+        if (this.stopping) break;
         const raw = sources.get(delivery.uid!);
         if (!raw) {
           await this.deps.repo.recordDelivery(delivery.id, { status: 'parked', error: 'the message is no longer in the folder (moved or deleted by someone else) before it could be delivered' });
@@ -237,7 +216,7 @@ export class ImapWatcher {
 
   async #deliverDue(client: ImapFlow, watcher: WatcherRow, server: ResolvedServer, uidValidity: string): Promise<void> {
     for (const delivery of await this.deps.repo.dueDeliveries(this.name, 50)) {
-      if (this.#stopping || !client.usable) return;
+      if (this.stopping || !client.usable) return;
       if (!delivery.mailbox_key.startsWith(`imap:${uidValidity}:`)) {
         await this.deps.repo.recordDelivery(delivery.id, { status: 'parked', error: 'the folder was renumbered (UIDVALIDITY changed) before this message was delivered; it is delivered again under its new UID if it is still there' });
         continue;
@@ -263,10 +242,6 @@ export class ImapWatcher {
       () => acknowledge(client, String(uid), settings.after),
     );
     this.deps.onDelivery?.(this.name, outcome);
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return this.#wakeup.sleep(ms);
   }
 }
 

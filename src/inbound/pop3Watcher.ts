@@ -1,41 +1,16 @@
 // Watches a POP3 mailbox by polling: logs in with XOAUTH2 (or a password), delivers messages whose UIDL is new, deletes them after delivery if asked.
 import type { ResolvedServer } from '../servers/model.js';
-import { Wakeup } from '../wakeup.js';
 import { backoffDelay } from '../tokens/backoff.js';
 import { connectPop3, type Pop3Client } from './pop3/client.js';
 import { deliverInbound } from './delivery.js';
-import type { WatcherDependencies } from './imapWatcher.js';
 import type { WatcherRow } from './repository.js';
 import { settingsOf } from './repository.js';
+import { WatcherBase } from './watcherBase.js';
 
-export class Pop3Watcher {
-  #stopping = false;
-  #running: Promise<void> | undefined;
-  readonly #wakeup = new Wakeup();
-
-  constructor(
-    readonly name: string,
-    private readonly deps: WatcherDependencies,
-  ) {}
-
-  start(): void {
-    this.#running = this.#run();
-  }
-
-  kick(): void {
-    this.#wakeup.wake();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopping = true;
-    this.kick();
-    await this.#running;
-    await this.deps.repo.setState(this.name, 'stopped').catch(() => undefined);
-  }
-
-  async #run(): Promise<void> {
+export class Pop3Watcher extends WatcherBase {
+  protected async run(): Promise<void> {
     let failures = 0;
-    while (!this.#stopping) {
+    while (!this.stopping) {
       const watcher = await this.deps.repo.find(this.name);
       if (!watcher) return;
       const interval = settingsOf(watcher).pollIntervalSeconds * 1000;
@@ -53,8 +28,8 @@ export class Pop3Watcher {
         await this.deps.repo.setState(this.name, 'backoff', { error: message }).catch(() => undefined);
         wait = backoffDelay(failures, { baseMs: 1000, maxMs: this.deps.options.reconnectMaxMs });
       }
-      if (this.#stopping) break;
-      await this.#wakeup.sleep(wait);
+      if (this.stopping) break;
+      await this.sleep(wait);
     }
   }
 
@@ -69,7 +44,7 @@ export class Pop3Watcher {
     try {
       await this.deps.repo.setState(this.name, 'connected', { connected: true, error: null });
       for (const { number, uid } of await client.uidl()) {
-        if (this.#stopping) break;
+        if (this.stopping) break;
         const key = `pop3:${uid}`;
         const known = await this.deps.repo.deliveryByKey(this.name, key);
         if (known && (known.status !== 'pending' || Date.parse(known.next_attempt_at) > Date.now())) continue;
