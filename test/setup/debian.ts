@@ -17,6 +17,12 @@ export const MAIL_BED_PACKAGES: readonly string[] = [
   'ca-certificates',
 ];
 
+/**
+ * What the browser tests drive: Debian's Chromium at /usr/bin/chromium (Playwright's own browser download is refused here).
+ * Its dependencies bring fontconfig and a default font (fonts-dejavu-core), so pages render real glyphs.
+ */
+export const BROWSER_PACKAGES: readonly string[] = ['chromium'];
+
 /** Packages dpkg does not report as fully installed ("install ok installed"). */
 export async function findMissingPackages(pkgs: readonly string[]): Promise<string[]> {
   if (pkgs.length === 0) return [];
