@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_USAGE, isMailgateError } from './errors.js';
 import { registerApiKeyCommands } from './cli/apikey.js';
+import { registerAdminCommands } from './cli/admin.js';
 import { registerCredentialCommands } from './cli/credential.js';
 import { registerServerCommands } from './cli/server.js';
 import { registerWatcherCommands } from './cli/watcher.js';
@@ -44,6 +45,7 @@ program
   .action((options: { config?: string }) => initCommand(options, (line) => process.stdout.write(`${line}\n`)));
 
 registerApiKeyCommands(program);
+registerAdminCommands(program);
 registerCredentialCommands(program);
 registerServerCommands(program);
 registerWatcherCommands(program);

@@ -26,6 +26,8 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   /** The named object exists already. */
   ALREADY_EXISTS: 'ALREADY_EXISTS',
+  /** The object exists but its state does not allow the action now (retry a sent message, cancel one being sent); the message says what to do. */
+  STATE_CONFLICT: 'STATE_CONFLICT',
   /** The API caller sent no API key, or one that is not valid. */
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   /** The API key is valid but lacks the scope the route needs. */

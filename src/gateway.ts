@@ -51,6 +51,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const worker = createOutboxWorker(services);
     services.wakeOutbox = () => worker.wake();
 
+    const firstAdmin = await services.admins.ensureFirstAdmin(config.adminPassword);
+    if (firstAdmin.kind === 'created') logger.info({ username: firstAdmin.username }, 'created the first admin from MAILGATE_ADMIN_PASSWORD');
+
     const http = buildHttpServer(services);
     lifecycle.onStop('http', () => closeWithin(http, config.shutdownTimeoutMs, logger));
     const url = await listen(http, config);
@@ -66,6 +69,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // Stop steps run in reverse: the worker finishes its sends first; a message accepted meanwhile stays queued
     // (durable) for the next start; then HTTP drains its requests; the store closes last.
     lifecycle.onStop('outbox worker', () => worker.stop(config.shutdownTimeoutMs));
+    if (firstAdmin.kind === 'setup') {
+      // The one way in on a fresh install without MAILGATE_ADMIN_PASSWORD: a single-use link, valid for 24 hours.
+      logger.warn({ setupUrl: `${config.publicUrl}/setup?token=${firstAdmin.token}`, expiresAt: firstAdmin.expiresAt }, 'no admin account yet: open setupUrl in a browser to create one (single use)');
+    }
     logger.info({ url, redirectUri: redirectUriOf(config), publicUrl: config.publicUrl, database: config.database.kind, keyId: keyring.current.id }, 'mailgate is serving');
 
     return { config, store, keyring, services, scheduler, http, url, stop: () => lifecycle.stop() };

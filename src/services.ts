@@ -19,6 +19,7 @@ import { WatcherService } from './inbound/service.js';
 import { Metrics } from './observability/metrics.js';
 import { AlertService } from './alerts/alerts.js';
 import { AuditLog } from './audit/auditLog.js';
+import { AdminAccounts } from './web/adminAccounts.js';
 
 export interface Services {
   config: Config;
@@ -45,6 +46,8 @@ export interface Services {
   metrics: Metrics;
   alerts: AlertService;
   audit: AuditLog;
+  /** The web UI's admin accounts. */
+  admins: AdminAccounts;
 }
 
 /** The redirect URI every provider must know: shown by `credential show`, pasted into the provider's portal. */
@@ -89,6 +92,7 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     metrics,
     alerts: undefined as unknown as AlertService,
     audit: new AuditLog(store),
+    admins: new AdminAccounts(store),
   };
   services.alerts = new AlertService(services, logger.child({ component: 'alerts' }));
   return services;

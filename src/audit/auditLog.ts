@@ -21,9 +21,11 @@ export class AuditLog {
       .execute();
   }
 
-  async list(limit: number, filter: { target?: string } = {}): Promise<AuditEntry[]> {
+  /** Newest first; `before` (an entry id) pages back to older entries. */
+  async list(limit: number, filter: { target?: string; before?: number } = {}): Promise<AuditEntry[]> {
     let query = this.store.db.selectFrom('audit_log').selectAll();
     if (filter.target) query = query.where('target', '=', filter.target);
+    if (filter.before !== undefined) query = query.where('id', '<', filter.before);
     const rows = await query.orderBy('id', 'desc').limit(limit).execute();
     return rows.map((r) => ({ id: r.id, at: r.at, actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details) as Record<string, unknown> }));
   }

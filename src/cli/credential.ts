@@ -6,6 +6,7 @@ import { ErrorCode, MailgateError } from '../errors.js';
 import type { CredentialView } from '../credentials/model.js';
 import type { GrantOutcome } from '../oauth/userGrant.js';
 import { registerCallbackRoute } from '../oauth/callbackRoute.js';
+import { readSecret } from './secretInput.js';
 import { runDeviceFlow } from '../oauth/deviceFlow.js';
 import { STATE_TTL_MS } from '../oauth/authorization.js';
 import type { Services } from '../services.js';
@@ -225,7 +226,7 @@ async function authorizeInBrowser(services: Services, name: string, timeoutMs: n
   const temporary = Fastify({ logger: false });
   let resolveOutcome!: (outcome: GrantOutcome) => void;
   const outcome = new Promise<GrantOutcome>((resolve) => (resolveOutcome = resolve));
-  registerCallbackRoute(temporary, services.authorization, (o) => resolveOutcome(o));
+  registerCallbackRoute(temporary, services.authorization, { onOutcome: (o) => resolveOutcome(o) });
   let ownListener = true;
   try {
     await temporary.listen({ host: listen.host, port: listen.port });
@@ -291,25 +292,8 @@ function parseAuthParams(pairs: string[]): Record<string, string> {
 }
 
 /** The client secret never travels as an argument (`ps` shows arguments to every user). */
-async function readClientSecret(options: AddOptions): Promise<string | undefined> {
-  if (options.clientSecretEnv) {
-    const value = process.env[options.clientSecretEnv];
-    if (!value) throw new MailgateError(ErrorCode.INPUT_INVALID, `--client-secret-env: the environment variable ${options.clientSecretEnv} is empty or unset`);
-    return value.trim();
-  }
-  if (options.clientSecretFile) {
-    try {
-      return fs.readFileSync(options.clientSecretFile, 'utf8').trim();
-    } catch (cause) {
-      throw new MailgateError(ErrorCode.INPUT_INVALID, `--client-secret-file: cannot read ${options.clientSecretFile}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause });
-    }
-  }
-  if (!process.stdin.isTTY) {
-    let text = '';
-    for await (const chunk of process.stdin) text += chunk;
-    return text.trim() || undefined;
-  }
-  return undefined;
+function readClientSecret(options: AddOptions): Promise<string | undefined> {
+  return readSecret({ env: { variable: options.clientSecretEnv, option: '--client-secret-env' }, file: { path: options.clientSecretFile, option: '--client-secret-file' } });
 }
 
 function readSecretFile(file: string, option: string): string {

@@ -9,6 +9,8 @@ export interface MailgateEnvironment {
   MAILGATE_PUBLIC_URL?: string;
   MAILGATE_LISTEN?: string;
   MAILGATE_LOG_LEVEL?: string;
+  /** The first admin's password (user "admin"), used only while no admin account exists. */
+  MAILGATE_ADMIN_PASSWORD?: string;
 }
 
 const NAMES = [
@@ -19,6 +21,7 @@ const NAMES = [
   'MAILGATE_PUBLIC_URL',
   'MAILGATE_LISTEN',
   'MAILGATE_LOG_LEVEL',
+  'MAILGATE_ADMIN_PASSWORD',
 ] as const satisfies readonly (keyof MailgateEnvironment)[];
 
 /** Reads Mailgate's variables from `source` (default: the process environment); empty values count as unset. */

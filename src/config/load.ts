@@ -6,6 +6,8 @@ import type { z } from 'zod';
 import { ErrorCode, MailgateError } from '../errors.js';
 import { configFileSchema, listenSchema, LOG_LEVELS, type ConfigFile, type LogLevel } from './schema.js';
 import type { MailgateEnvironment } from './environment.js';
+import { Secret } from '../secrets/secret.js';
+import { MIN_PASSWORD_LENGTH } from '../web/passwords.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8025';
 export const DEFAULT_CONFIG_FILE = 'mailgate.yaml';
@@ -25,6 +27,8 @@ export interface Config {
   readonly database: DatabaseLocation;
   readonly masterKey: MasterKeySource;
   readonly logLevel: LogLevel;
+  /** MAILGATE_ADMIN_PASSWORD: creates the first admin account ("admin") when there is none. */
+  readonly adminPassword: Secret | undefined;
   readonly shutdownTimeoutMs: number;
   readonly tokens: {
     /** Hand out no access token expiring sooner than this: refresh first. */
@@ -109,6 +113,11 @@ export function loadConfig(options: LoadConfigOptions): Config {
     problems.push({ key: env.MAILGATE_PUBLIC_URL ? 'MAILGATE_PUBLIC_URL' : 'publicUrl', text: `expected an http(s) URL such as "https://mailgate.example.com", got ${JSON.stringify(publicUrlText)}` });
   }
 
+  if (env.MAILGATE_ADMIN_PASSWORD !== undefined && env.MAILGATE_ADMIN_PASSWORD.length < MIN_PASSWORD_LENGTH) {
+    // Never the value itself: only its length.
+    problems.push({ key: 'MAILGATE_ADMIN_PASSWORD', text: `too short (${env.MAILGATE_ADMIN_PASSWORD.length} characters): use at least ${MIN_PASSWORD_LENGTH}` });
+  }
+
   const dataDir = path.resolve(cwd, env.MAILGATE_DATA_DIR ?? fromFile.dataDir ?? 'data');
   const database = parseDatabaseUrl(env.MAILGATE_DATABASE_URL, fromFile.databaseUrl, dataDir, cwd, problems);
 
@@ -134,6 +143,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
     database,
     masterKey,
     logLevel: logLevelText as LogLevel,
+    adminPassword: env.MAILGATE_ADMIN_PASSWORD !== undefined ? new Secret(env.MAILGATE_ADMIN_PASSWORD) : undefined,
     shutdownTimeoutMs: (fromFile.shutdownTimeoutSeconds ?? 15) * 1000,
     tokens: {
       refreshMarginSeconds: fromFile.tokens?.refreshMarginSeconds ?? 300,

@@ -11,11 +11,14 @@ import { registerApiKeyRoutes } from './apiKeyRoutes.js';
 import { findPrincipal, requireScope } from './apiAuth.js';
 import { fieldsOf } from '../audit/auditLog.js';
 import { registerHealthRoutes } from './health.js';
+import { registerWebUi } from '../web/ui.js';
+import { browserCallback } from '../web/pages/connect.js';
 
 const STATUS_BY_CODE: Partial<Record<Code, number>> = {
   [ErrorCode.INPUT_INVALID]: 400,
   [ErrorCode.NOT_FOUND]: 404,
   [ErrorCode.ALREADY_EXISTS]: 409,
+  [ErrorCode.STATE_CONFLICT]: 409,
   [ErrorCode.STORE_UNAVAILABLE]: 503,
   [ErrorCode.UNAUTHENTICATED]: 401,
   [ErrorCode.FORBIDDEN]: 403,
@@ -78,7 +81,9 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
     return services.metrics.registry.metrics();
   });
   registerHealthRoutes(app, services.store);
-  registerCallbackRoute(app, services.authorization, options.onOAuthCallback, services.audit);
+  // The web UI first: its cookie parser serves the callback too (a sign-in started in the UI is bound to that browser).
+  const web = registerWebUi(app, services);
+  registerCallbackRoute(app, services.authorization, { onOutcome: options.onOAuthCallback, audit: services.audit, browser: browserCallback(web) });
   registerApiKeyRoutes(app, services.apiKeys);
   registerCredentialRoutes(app, services);
   registerServerRoutes(app, services);

@@ -28,7 +28,7 @@ describe('openStore (SQLite)', () => {
     const raw = new SQLite(file, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     const applied = raw.prepare('select name from kysely_migration order by name').all() as { name: string }[];
-    expect(applied.map((r) => r.name)).toEqual(['0001_meta', '0002_credentials', '0003_outbound', '0004_client_auth', '0005_inbound', '0006_alerts', '0007_audit']);
+    expect(applied.map((r) => r.name)).toEqual(['0001_meta', '0002_credentials', '0003_outbound', '0004_client_auth', '0005_inbound', '0006_alerts', '0007_audit', '0008_admin']);
     raw.close();
   });
 

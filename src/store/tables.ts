@@ -203,6 +203,31 @@ export interface AuditLogTable {
   details: string;
 }
 
+export interface AdminUsersTable {
+  id: Generated<number>;
+  username: string;
+  password_hash: string;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+}
+
+export interface AdminSessionsTable {
+  id_hash: string;
+  user_id: number;
+  csrf_token: string;
+  flash: string | null;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+}
+
+export interface AdminSetupTokensTable {
+  token_hash: string;
+  created_at: string;
+  expires_at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   credentials: CredentialsTable;
@@ -217,4 +242,7 @@ export interface Database {
   inbound_deliveries: InboundDeliveriesTable;
   alerts: AlertsTable;
   audit_log: AuditLogTable;
+  admin_users: AdminUsersTable;
+  admin_sessions: AdminSessionsTable;
+  admin_setup_tokens: AdminSetupTokensTable;
 }

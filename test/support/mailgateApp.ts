@@ -73,7 +73,10 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
     async close() {
       await watchers?.stop();
       await worker?.stop(5000);
-      await http.close();
+      // A browser's preconnected sockets never send a request, so close() would wait for Node's 60 s headers timeout.
+      const closing = http.close();
+      http.server.closeAllConnections();
+      await closing;
       await services.close();
     },
   };

@@ -7,6 +7,7 @@ import { migration0004ClientAuth } from './0004_client_auth.js';
 import { migration0005Inbound } from './0005_inbound.js';
 import { migration0006Alerts } from './0006_alerts.js';
 import { migration0007Audit } from './0007_audit.js';
+import { migration0008Admin } from './0008_admin.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -17,4 +18,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0005_inbound': migration0005Inbound,
   '0006_alerts': migration0006Alerts,
   '0007_audit': migration0007Audit,
+  '0008_admin': migration0008Admin,
 };

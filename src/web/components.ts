@@ -1,0 +1,128 @@
+// Small HTML pieces the pages share: form fields with help and errors, status badges, times, buttons that post with the CSRF token.
+import { html, raw, type SafeHtml } from './html.js';
+import type { Session } from './sessions.js';
+
+/** The hidden CSRF field every form carries. */
+export function csrfField(session: Session): SafeHtml {
+  return html`<input type="hidden" name="_csrf" value="${session.csrfToken}">`;
+}
+
+/** A one-button form (POST), optionally asking for confirmation first (with JavaScript; without, the action still needs the CSRF token). */
+export function postButton(session: Session, action: string, label: string, options: { style?: 'primary' | 'danger' | 'secondary'; confirm?: string; hidden?: Record<string, string> } = {}): SafeHtml {
+  return html`<form method="post" action="${action}" class="inline"${options.confirm ? html` data-confirm="${options.confirm}"` : ''}>${csrfField(session)}${Object.entries(options.hidden ?? {}).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}<button type="submit" class="button ${options.style ?? 'secondary'}">${label}</button></form>`;
+}
+
+const TONE: Record<string, 'ok' | 'warn' | 'bad' | 'muted' | 'info'> = {
+  active: 'ok',
+  sent: 'ok',
+  delivered: 'ok',
+  connected: 'ok',
+  idle: 'ok',
+  polling: 'ok',
+  resolved: 'muted',
+  pending: 'info',
+  queued: 'info',
+  sending: 'info',
+  starting: 'info',
+  connecting: 'info',
+  refresh_failing: 'warn',
+  retrying: 'warn',
+  reconnecting: 'warn',
+  needs_reauthorization: 'bad',
+  client_secret_invalid: 'bad',
+  failed: 'bad',
+  parked: 'bad',
+  error: 'bad',
+  disabled: 'muted',
+  stopped: 'muted',
+};
+
+const WORDS: Record<string, string> = {
+  needs_reauthorization: 'Needs sign-in',
+  client_secret_invalid: 'Client secret refused',
+  refresh_failing: 'Refresh failing',
+  pending: 'Not connected',
+};
+
+/** A coloured badge that also says the status in words (colour is never the only signal). */
+export function statusBadge(status: string, words?: string): SafeHtml {
+  const tone = TONE[status] ?? 'muted';
+  const text = words ?? WORDS[status] ?? status.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
+  return html`<span class="badge ${tone}"><span class="dot" aria-hidden="true"></span>${text}</span>`;
+}
+
+/** "in 42 min" / "3 h ago", relative to now. */
+export function relative(iso: string, now = Date.now()): string {
+  const ms = Date.parse(iso) - now;
+  const abs = Math.abs(ms);
+  const unit = abs < 90_000 ? `${Math.round(abs / 1000)} s` : abs < 90 * 60_000 ? `${Math.round(abs / 60_000)} min` : abs < 36 * 3_600_000 ? `${Math.round(abs / 3_600_000)} h` : `${Math.round(abs / 86_400_000)} days`;
+  return ms >= 0 ? `in ${unit}` : `${unit} ago`;
+}
+
+/** 2026-11-23 14:05 UTC */
+export function absolute(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+}
+
+/** A time shown both ways: relative in the text, absolute beside it (and machine-readable). */
+export function timeCell(iso: string | null | undefined, empty = '—'): SafeHtml {
+  if (!iso) return html`<span class="muted">${empty}</span>`;
+  return html`<time datetime="${iso}" title="${absolute(iso)}">${relative(iso)}</time> <span class="abs">${absolute(iso)}</span>`;
+}
+
+export interface FieldSpec {
+  name: string;
+  label: string;
+  value?: string | undefined;
+  type?: 'text' | 'password' | 'email' | 'url' | 'date' | 'number' | 'textarea';
+  help?: SafeHtml | string;
+  error?: string | undefined;
+  required?: boolean;
+  placeholder?: string;
+  autocomplete?: string;
+  /** Extra attributes, e.g. pattern or inputmode (constants only). */
+  attributes?: string;
+}
+
+/** A labelled input with its help text and error, wired with aria-describedby / aria-invalid. */
+export function field(spec: FieldSpec): SafeHtml {
+  const id = `f-${spec.name}`;
+  const describedBy = [spec.help ? `${id}-help` : '', spec.error ? `${id}-error` : ''].filter(Boolean).join(' ');
+  const common = html`id="${id}" name="${spec.name}"${spec.required ? raw(' required') : ''}${describedBy ? html` aria-describedby="${describedBy}"` : ''}${spec.error ? raw(' aria-invalid="true"') : ''}${spec.placeholder ? html` placeholder="${spec.placeholder}"` : ''}${spec.autocomplete ? html` autocomplete="${spec.autocomplete}"` : ''}${spec.attributes ? raw(` ${spec.attributes}`) : ''}`;
+  const input =
+    spec.type === 'textarea'
+      ? html`<textarea ${common} rows="4">${spec.value ?? ''}</textarea>`
+      : html`<input type="${spec.type ?? 'text'}" ${common} value="${spec.value ?? ''}">`;
+  return html`<div class="field${spec.error ? ' has-error' : ''}">
+  <label for="${id}">${spec.label}${spec.required ? '' : html` <span class="optional">(optional)</span>`}</label>
+  ${spec.error ? html`<p class="error-text" id="${id}-error"><span class="visually-hidden">Error: </span>${spec.error}</p>` : ''}
+  ${input}
+  ${spec.help ? html`<p class="help" id="${id}-help">${spec.help}</p>` : ''}
+</div>`;
+}
+
+/** Splits "field: problem; field: problem" (a MailgateError INPUT_INVALID message) into a map by field. */
+export function problemsByField(problems: readonly string[]): Map<string, string> {
+  const byField = new Map<string, string>();
+  for (const p of problems) {
+    const match = /^([A-Za-z0-9_.]+): (.*)$/s.exec(p);
+    const key = match ? match[1]!.split('.')[0]! : '_';
+    const text = match ? match[2]! : p;
+    byField.set(key, byField.has(key) ? `${byField.get(key)}; ${text}` : text);
+  }
+  return byField;
+}
+
+/** The list of problems at the top of a form, each linking to its field (focus moves here on load). */
+export function errorSummary(problems: Map<string, string>, labels: Record<string, string>): SafeHtml {
+  if (problems.size === 0) return html``;
+  return html`<div class="error-summary" role="alert" tabindex="-1" data-autofocus>
+  <h2>There ${problems.size === 1 ? 'is a problem' : `are ${problems.size} problems`}</h2>
+  <ul>${[...problems].map(([key, text]) => html`<li>${labels[key] ? html`<a href="#f-${key}">${labels[key]}: ${text}</a>` : html`${key === '_' ? '' : `${key}: `}${text}`}</li>`)}</ul>
+</div>`;
+}
+
+/** An empty-state panel: what is missing and the action that adds it. */
+export function emptyState(title: string, text: string | SafeHtml, action?: SafeHtml): SafeHtml {
+  return html`<div class="empty"><h2>${title}</h2><p>${text}</p>${action ?? ''}</div>`;
+}
