@@ -204,6 +204,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
           const now = await services.messages.show(view.id);
           if (now.status === 'sent') return print(`sent via ${now.server}: ${now.response ?? ''}`);
           if (now.status === 'failed') throw new MailgateError(ErrorCode.INPUT_INVALID, `message ${view.id} failed: ${now.lastError ?? 'unknown error'}`);
+          if (now.status === 'cancelled') throw new MailgateError(ErrorCode.INPUT_INVALID, `message ${view.id} was cancelled by an admin`);
           if (Date.now() > deadline) throw new MailgateError(ErrorCode.INPUT_INVALID, `message ${view.id} is still ${now.status} (attempts ${now.attempts}${now.lastError ? `, last error: ${now.lastError}` : ''}); is \`mailgate serve\` running?`);
           await new Promise((r) => setTimeout(r, 250));
         }

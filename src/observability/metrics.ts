@@ -2,6 +2,7 @@
 import client from 'prom-client';
 import { sql } from 'kysely';
 import type { Store } from '../store/store.js';
+import { OUTBOX_STATUSES } from '../outbox/repository.js';
 
 export type RefreshOutcome = 'success' | 'needs_reauthorization' | 'client_secret_invalid' | 'transient_failure' | 'refused';
 export type SendOutcome = 'sent' | 'retry' | 'next_server' | 'failed';
@@ -60,7 +61,7 @@ export class Metrics {
       async collect() {
         this.reset();
         const rows = await store.db.selectFrom('outbox').select(['status', sql<number>`count(*)`.as('n')]).groupBy('status').execute();
-        for (const status of ['queued', 'sending', 'sent', 'failed']) this.set({ status }, 0);
+        for (const status of OUTBOX_STATUSES) this.set({ status }, 0);
         for (const r of rows) this.set({ status: r.status }, Number(r.n));
       },
     });

@@ -5,15 +5,21 @@ import { sql } from 'kysely';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { OutboxTable } from '../store/tables.js';
-import type { OutboxMessage } from './message.js';
+import type { Mailbox, OutboxMessage } from './message.js';
 
 export type OutboxRow = Selectable<OutboxTable>;
-export type OutboxStatus = 'queued' | 'sending' | 'sent' | 'failed';
+/** `cancelled` is an admin's doing, kept apart from `failed` so that it raises no alert. */
+export const OUTBOX_STATUSES = ['queued', 'sending', 'sent', 'failed', 'cancelled'] as const;
+export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
 
+/**
+ * One line of a message's history: a delivery attempt, or an admin's action (`retried`, `cancelled`; server `-`).
+ * A `retried` line carries the error the message had failed with, which the fresh round then clears.
+ */
 export interface AttemptRecord {
   at: string;
   server: string;
-  outcome: 'sent' | 'retry' | 'next_server' | 'failed';
+  outcome: 'sent' | 'retry' | 'next_server' | 'failed' | 'retried' | 'cancelled';
   error?: string;
   response?: string;
 }
@@ -34,6 +40,20 @@ export interface OutboxView {
   history: AttemptRecord[];
   createdAt: string;
   sentAt: string | null;
+}
+
+/** A stored message without its body: what a person needs to recognise it. `from` null: the sender's From is used. */
+export interface MessageSummary {
+  subject: string;
+  from: Mailbox | null;
+  to: Mailbox[];
+  cc: Mailbox[];
+  bcc: Mailbox[];
+  attachments: { filename: string; contentType: string | null; bytes: number }[];
+  hasText: boolean;
+  hasHtml: boolean;
+  /** Bytes of subject, bodies and decoded attachments, as counted at acceptance. */
+  size: number;
 }
 
 /** Sortable, unguessable ids: time first (so the table's natural order is acceptance order), then randomness. */
@@ -107,8 +127,10 @@ export class OutboxRepository {
     return this.store.db.selectFrom('outbox').selectAll().where('message_id', 'in', messageIds).execute();
   }
 
-  async recent(limit: number): Promise<OutboxRow[]> {
-    return this.store.db.selectFrom('outbox').selectAll().orderBy('id', 'desc').limit(limit).execute();
+  async recent(limit: number, filter: { status?: OutboxStatus } = {}): Promise<OutboxRow[]> {
+    let query = this.store.db.selectFrom('outbox').selectAll();
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    return query.orderBy('id', 'desc').limit(limit).execute();
   }
 
   /**
@@ -144,7 +166,8 @@ export class OutboxRepository {
 
   /** After a crash of the only instance (SQLite), messages it was sending go back to the queue at once. */
   async requeueAllSending(): Promise<number> {
-    const result = await this.store.db.updateTable('outbox').set({ status: 'queued', lease_owner: null, lease_until: null, next_attempt_at: new Date().toISOString() }).where('status', '=', 'sending').executeTakeFirst();
+    const now = new Date().toISOString();
+    const result = await this.store.db.updateTable('outbox').set({ status: 'queued', lease_owner: null, lease_until: null, next_attempt_at: now, updated_at: now }).where('status', '=', 'sending').executeTakeFirst();
     return Number(result.numUpdatedRows);
   }
 
@@ -206,6 +229,92 @@ export class OutboxRepository {
       })
       .where('id', '=', row.id)
       .execute();
+  }
+
+  /**
+   * An admin's retry of a failed or cancelled message: queued at once for a fresh round (attempt counters and route
+   * position reset, the last error moved to history). Only if the row is still as the caller read it (status, attempts
+   * — every finished attempt counts one — and updated_at): otherwise undefined, and nothing changed.
+   */
+  async requeue(row: OutboxRow, note: AttemptRecord): Promise<OutboxRow | undefined> {
+    const now = new Date().toISOString();
+    return this.store.db
+      .updateTable('outbox')
+      .set({
+        status: 'queued',
+        attempts: 0,
+        server_index: 0,
+        server_attempts: 0,
+        next_attempt_at: now,
+        last_error: null,
+        response: null,
+        rejected: null,
+        history: appendHistory(row.history, note),
+        updated_at: now,
+      })
+      .where('id', '=', row.id)
+      .where('status', 'in', ['failed', 'cancelled'])
+      .where('attempts', '=', row.attempts)
+      .where('updated_at', '=', row.updated_at)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /**
+   * An admin's cancel of a queued message. Conditional like `requeue`: a worker that leased the message (or finished
+   * an attempt) since the caller read it wins, and this returns undefined.
+   */
+  async cancel(row: OutboxRow, note: AttemptRecord): Promise<OutboxRow | undefined> {
+    return this.store.db
+      .updateTable('outbox')
+      .set({ status: 'cancelled', last_error: note.error ?? 'cancelled', history: appendHistory(row.history, note), lease_owner: null, lease_until: null, updated_at: new Date().toISOString() })
+      .where('id', '=', row.id)
+      .where('status', '=', 'queued')
+      .where('attempts', '=', row.attempts)
+      .where('updated_at', '=', row.updated_at)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /**
+   * Subject, addresses and attachment names of messages, for the web UI's lists: read inside the database (SQLite's
+   * JSON functions) so that bodies and attachments, which may be megabytes each, never leave it.
+   */
+  async summaries(ids: readonly string[]): Promise<Map<string, MessageSummary>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.store.db
+      .selectFrom('outbox')
+      .select([
+        'id',
+        'size',
+        sql<string | null>`json_extract(message, '$.subject')`.as('subject'),
+        sql<string | null>`json_extract(message, '$.from')`.as('from_json'),
+        sql<string | null>`json_extract(message, '$.to')`.as('to_json'),
+        sql<string | null>`json_extract(message, '$.cc')`.as('cc_json'),
+        sql<string | null>`json_extract(message, '$.bcc')`.as('bcc_json'),
+        sql<string | null>`json_type(message, '$.text')`.as('text_type'),
+        sql<string | null>`json_type(message, '$.html')`.as('html_type'),
+        sql<string>`(select json_group_array(json_object('filename', json_extract(a.value, '$.filename'), 'contentType', json_extract(a.value, '$.contentType'), 'bytes', length(json_extract(a.value, '$.content')) * 3 / 4)) from json_each(outbox.message, '$.attachments') as a)`.as('attachments_json'),
+      ])
+      .where('id', 'in', [...ids])
+      .execute();
+    const list = (json: string | null): Mailbox[] => (json ? (JSON.parse(json) as Mailbox[]) : []);
+    return new Map(
+      rows.map((r) => [
+        r.id,
+        {
+          subject: r.subject ?? '',
+          from: r.from_json ? (JSON.parse(r.from_json) as Mailbox) : null,
+          to: list(r.to_json),
+          cc: list(r.cc_json),
+          bcc: list(r.bcc_json),
+          attachments: JSON.parse(r.attachments_json ?? '[]') as MessageSummary['attachments'],
+          hasText: r.text_type === 'text',
+          hasHtml: r.html_type === 'text',
+          size: r.size,
+        },
+      ]),
+    );
   }
 
   /** Queue depth and the age of the oldest waiting message, for status and metrics. */

@@ -1,10 +1,11 @@
-// The messages API: POST /api/v1/messages accepts into the durable outbox (202), GET shows a message's delivery state.
+// The messages API: POST /api/v1/messages accepts into the durable outbox (202), GET shows a message's delivery state, an admin retries or cancels a stuck one.
 import type { FastifyInstance } from 'fastify';
 import { requireScope } from '../http/apiAuth.js';
 import type { Services } from '../services.js';
 
 export function registerMessageRoutes(app: FastifyInstance, services: Services): void {
   const send = requireScope(services.apiKeys, 'send');
+  const admin = requireScope(services.apiKeys, 'admin');
   // Attachments arrive base64-encoded (4/3 of their size) inside JSON: leave room so the size check can name the field.
   const bodyLimit = Math.ceil(services.config.outbox.maxMessageBytes * 1.4) + 1024 * 1024;
 
@@ -16,7 +17,11 @@ export function registerMessageRoutes(app: FastifyInstance, services: Services):
 
   app.get<{ Params: { id: string } }>('/api/v1/messages/:id', { preHandler: send }, async (request) => services.messages.show(request.params.id));
 
-  app.get<{ Querystring: { limit?: string } }>('/api/v1/messages', { preHandler: requireScope(services.apiKeys, 'admin') }, async (request) => ({
-    messages: await services.messages.recent(Math.min(500, Math.max(1, Number(request.query.limit ?? 50) || 50))),
+  app.get<{ Querystring: { limit?: string; status?: string } }>('/api/v1/messages', { preHandler: admin }, async (request) => ({
+    messages: await services.messages.recent(Math.min(500, Math.max(1, Number(request.query.limit ?? 50) || 50)), request.query.status === undefined ? {} : { status: request.query.status }),
   }));
+
+  // 409 STATE_CONFLICT when the message's status does not allow it (the message says why and what to do).
+  app.post<{ Params: { id: string } }>('/api/v1/messages/:id/retry', { preHandler: admin }, async (request) => services.messages.retry(request.params.id));
+  app.post<{ Params: { id: string } }>('/api/v1/messages/:id/cancel', { preHandler: admin }, async (request) => services.messages.cancel(request.params.id));
 }
