@@ -95,6 +95,10 @@ export class AdminAccounts {
     return rows.map((r) => ({ id: r.id, username: r.username, createdAt: r.created_at, lastLoginAt: r.last_login_at }));
   }
 
+  async exists(username: string): Promise<boolean> {
+    return (await this.store.db.selectFrom('admin_users').select('id').where('username', '=', username).executeTakeFirst()) !== undefined;
+  }
+
   /** The user when the password matches, else undefined; unknown users cost as much time as known ones. */
   async authenticate(username: string, password: string): Promise<AdminUser | undefined> {
     const row = await this.store.db.selectFrom('admin_users').select(['id', 'username', 'password_hash']).where('username', '=', username).executeTakeFirst();

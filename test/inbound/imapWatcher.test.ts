@@ -192,6 +192,8 @@ describe('IMAP watcher', () => {
       await eventually(async () => hook.received.filter((r) => r.body?.watcher === 'alarms').length, (n) => n === 1, 10_000, 'the first message of Alarms');
       before = (await app.api('GET', '/api/v1/watchers/alarms')).json.status;
       expect(before.lastUid).toBeGreaterThan(0);
+      // The watcher deletes after the 2xx: let that finish before pulling the folder from under its session.
+      await eventually(async () => ((await imap.status('Alarms', { messages: true })) || { messages: -1 }).messages, (n) => n === 0, 10_000, 'the delivered message deleted upstream');
 
       // Delete and recreate the folder: its UIDs start over under a new UIDVALIDITY.
       await imap.mailboxDelete('Alarms');

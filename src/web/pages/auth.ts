@@ -78,8 +78,10 @@ export function registerAuthPages(app: FastifyInstance, ctx: WebContext): void {
     const user = username && password ? await ctx.accounts.authenticate(username, password) : undefined;
     if (!user) {
       ctx.throttle.recordFailure(keys);
-      request.log.warn({ username, ip: request.ip }, 'failed admin sign-in');
-      await ctx.services.audit.record(`admin:${username.slice(0, 100) || 'unknown'}`, 'ui sign-in failed', undefined, { ip: request.ip }).catch(() => undefined);
+      request.log.warn({ ip: request.ip }, 'failed admin sign-in');
+      // Only a real username is recorded: people do type their password into the username box.
+      const known = username !== '' && (await ctx.accounts.exists(username));
+      await ctx.services.audit.record(`admin:${known ? username : 'unknown'}`, 'ui sign-in failed', undefined, { ip: request.ip }).catch(() => undefined);
       return loginForm(reply, { next, username, status: 401, error: 'The username or password is not right.' });
     }
     ctx.throttle.recordSuccess(`user:${username.toLowerCase()}`);
