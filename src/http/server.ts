@@ -1,6 +1,7 @@
 // Builds the HTTP server (fastify): shared error shape, health routes, and the place where domain routes are mounted.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { ErrorCode, isMailgateError, type ErrorCode as Code } from '../errors.js';
+import { isMailgateError } from '../errors.js';
+import { statusOfError, UPSTREAM_CODES } from './errorStatus.js';
 import { registerCredentialRoutes } from '../credentials/routes.js';
 import { registerMessageRoutes } from '../outbox/routes.js';
 import { registerServerRoutes } from '../servers/routes.js';
@@ -14,26 +15,6 @@ import { registerHealthRoutes } from './health.js';
 import { registerWebUi } from '../web/ui.js';
 import { browserCallback } from '../web/pages/connect.js';
 
-const STATUS_BY_CODE: Partial<Record<Code, number>> = {
-  [ErrorCode.INPUT_INVALID]: 400,
-  [ErrorCode.NOT_FOUND]: 404,
-  [ErrorCode.ALREADY_EXISTS]: 409,
-  [ErrorCode.STATE_CONFLICT]: 409,
-  [ErrorCode.STORE_UNAVAILABLE]: 503,
-  [ErrorCode.UNAUTHENTICATED]: 401,
-  [ErrorCode.FORBIDDEN]: 403,
-  [ErrorCode.CREDENTIAL_NOT_CONNECTED]: 409,
-  [ErrorCode.CREDENTIAL_NEEDS_REAUTHORIZATION]: 409,
-  [ErrorCode.CREDENTIAL_CLIENT_SECRET_INVALID]: 409,
-  [ErrorCode.CREDENTIAL_DISABLED]: 409,
-  [ErrorCode.TOKEN_REQUEST_REFUSED]: 409,
-  // The provider could not be reached or failed: the gateway itself is fine, its upstream is not.
-  [ErrorCode.TOKEN_REFRESH_FAILED]: 502,
-};
-
-/** Errors from an upstream: their message is about the provider, not about us, and safe to show. */
-const UPSTREAM_CODES = new Set<Code>([ErrorCode.TOKEN_REFRESH_FAILED]);
-
 export function buildHttpServer(services: Services, options: { onOAuthCallback?: CallbackListener } = {}): FastifyInstance {
   const app = Fastify({
     loggerInstance: services.logger.child({ component: 'http' }) as FastifyBaseLogger,
@@ -45,7 +26,7 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
   // Every error leaves as { error: { code, message } }. A 5xx says nothing specific: the detail goes to the log only.
   app.setErrorHandler((err, request, reply) => {
     if (isMailgateError(err)) {
-      const status = STATUS_BY_CODE[err.code] ?? 500;
+      const status = statusOfError(err);
       const safe = status < 500 || UPSTREAM_CODES.has(err.code);
       if (!safe) request.log.error({ err }, 'request failed');
       return reply.status(status).send({ error: { code: err.code, message: safe ? err.message : 'internal error' } });

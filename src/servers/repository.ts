@@ -72,6 +72,16 @@ export class ServerRepository {
     await this.store.db.deleteFrom('servers').where('name', '=', name).execute();
   }
 
+  /** The senders (as primary or backup) and watchers that name this server. */
+  async usedBy(name: string): Promise<{ senders: string[]; watchers: string[] }> {
+    const senders = await this.store.db.selectFrom('senders').select(['name', 'primary_server', 'backups']).execute();
+    const watchers = await this.store.db.selectFrom('watchers').select('name').where('server', '=', name).execute();
+    return {
+      senders: senders.filter((s) => s.primary_server === name || (JSON.parse(s.backups) as string[]).includes(name)).map((s) => s.name),
+      watchers: watchers.map((w) => w.name),
+    };
+  }
+
   resolve(row: ServerRow): ResolvedServer {
     let auth: ServerAuth;
     if (row.auth_type === 'oauth2') auth = { type: 'oauth2', credential: row.credential ?? '' };

@@ -48,8 +48,14 @@ export class ServerService {
     return this.show(name);
   }
 
+  /** Refused while a sender or watcher names the server: removing it would break them silently. */
   async remove(name: string): Promise<void> {
     this.#assertEditable(await this.repo.get(name));
+    const { senders, watchers } = await this.repo.usedBy(name);
+    if (senders.length + watchers.length > 0) {
+      const users = [senders.length ? `sender${senders.length > 1 ? 's' : ''} ${senders.join(', ')}` : '', watchers.length ? `watcher${watchers.length > 1 ? 's' : ''} ${watchers.join(', ')}` : ''].filter(Boolean).join(' and ');
+      throw new MailgateError(ErrorCode.STATE_CONFLICT, `server ${name} is still used by ${users}: point them to another server or remove them first`);
+    }
     await this.repo.remove(name);
     this.onChange(name);
   }

@@ -7,6 +7,7 @@ import { currentConditions } from '../alerts/conditions.js';
 import { fieldsOf } from '../audit/auditLog.js';
 import type { Services } from '../services.js';
 import { isMailgateError } from '../errors.js';
+import { statusOfError } from '../http/errorStatus.js';
 import { registerAssetRoutes } from './assets.js';
 import { attachSession, findSession, sessionOf, type PageContent, type WebContext } from './context.js';
 import { html } from './html.js';
@@ -120,8 +121,8 @@ export function registerWebUi(app: FastifyInstance, services: Services): WebCont
 
     // Errors on UI routes become pages, not JSON: what went wrong and where to go; a 5xx says nothing specific.
     ui.setErrorHandler(async (err, request, reply) => {
-      const code = isMailgateError(err) ? err.code : undefined;
-      const status = code === 'NOT_FOUND' ? 404 : code === 'INPUT_INVALID' ? 400 : code === 'ALREADY_EXISTS' ? 409 : isMailgateError(err) && code?.startsWith('CREDENTIAL_') ? 409 : (err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500 ? (err as { statusCode: number }).statusCode : 500;
+      const statusCode = (err as { statusCode?: number }).statusCode;
+      const status = isMailgateError(err) ? statusOfError(err) : statusCode !== undefined && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
       if (status >= 500) request.log.error({ err }, 'web page failed');
       const message = status >= 500 ? 'Something went wrong inside Mailgate; the details are in its log. Try again, and if it keeps failing, check the log.' : (err as Error).message;
       return publicPage(reply, status === 404 ? 'Not found' : 'Something went wrong', html`<section class="panel narrow"><h1>${status === 404 ? 'Not found' : 'That did not work'}</h1><p>${message}</p><p><a class="button secondary" href="/credentials">Back to Mailgate</a></p></section>`, status);

@@ -260,4 +260,18 @@ describe('web UI: servers & senders', () => {
     expect(realErrors(errors)).toEqual([]);
     await phone.close();
   });
+
+  it('refuses to delete a server a sender still uses, names the sender, and keeps the server', async () => {
+    const page = await newPage(b.browser);
+    await signInAsAdmin(app, page);
+    await page.goto(`${app.url}/servers/dovecot/delete`);
+    await page.getByRole('button', { name: 'Delete dovecot' }).click();
+    await page.waitForURL(`${app.url}/servers`);
+    await expect(page.locator('.flash.error').textContent()).resolves.toContain('server dovecot is still used by sender alerts');
+    expect((await app.api('GET', '/api/v1/servers/dovecot')).status).toBe(200);
+    const api = await app.api('DELETE', '/api/v1/servers/dovecot');
+    expect(api.status).toBe(409);
+    expect(api.json.error).toMatchObject({ code: 'STATE_CONFLICT', message: expect.stringContaining('sender alerts') });
+    await page.close();
+  });
 });

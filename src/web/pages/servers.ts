@@ -154,7 +154,12 @@ ${usedBy.length > 0 ? html`<div class="hint warn"><p><strong>Still used by ${use
   });
 
   app.post<NameParams>('/servers/:name/delete', async (request, reply) => {
-    await services.servers.remove(request.params.name);
+    try {
+      await services.servers.remove(request.params.name);
+    } catch (err) {
+      if (!isMailgateError(err) || err.code !== ErrorCode.STATE_CONFLICT) throw err;
+      return ctx.redirectWithFlash(request, reply, '/servers', { kind: 'error', title: `${request.params.name} was not deleted`, message: err.message });
+    }
     return ctx.redirectWithFlash(request, reply, '/servers', { kind: 'success', title: `Deleted ${request.params.name}` });
   });
 
