@@ -179,7 +179,8 @@ describe('web UI: credentials', () => {
     for (const path of ['/credentials', '/credentials/m365-alerts', '/credentials/new']) {
       await page.goto(`${app.url}${path}`);
       const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth');
-      expect(overflow, path).toBeLessThanOrEqual(0);
+      const offenders = await page.evaluate(`[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).slice(-3).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join(' | ')`);
+      expect(overflow, `${path}: ${offenders}`).toBeLessThanOrEqual(0);
     }
     await page.goto(`${app.url}/credentials`);
     await screenshot(page, 'credentials-list-375');
