@@ -55,7 +55,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     if (firstAdmin.kind === 'created') logger.info({ username: firstAdmin.username }, 'created the first admin from MAILGATE_ADMIN_PASSWORD');
 
     const http = buildHttpServer(services);
-    lifecycle.onStop('http', () => closeWithin(http, config.shutdownTimeoutMs, logger));
+    const inflight = countInflight(http);
+    lifecycle.onStop('http', () => closeWithin(http, config.shutdownTimeoutMs, logger, inflight));
     const url = await listen(http, config);
     scheduler.start();
     lifecycle.onStop('refresh scheduler', () => scheduler.stop());
@@ -97,16 +98,37 @@ async function listen(http: FastifyInstance, config: Config): Promise<string> {
   return `http://${shownHost}:${address.port}`;
 }
 
-/** fastify.close() waits for in-flight requests; past the timeout, open connections are cut so shutdown ends. */
-async function closeWithin(http: FastifyInstance, timeoutMs: number, logger: Logger): Promise<void> {
+/**
+ * fastify.close() waits for in-flight requests; once none is left, every remaining connection is cut — keep-alive
+ * sockets and the ones browsers open ahead of time and never use, which would otherwise hold shutdown until Node's
+ * 60 s header timeout. Past the timeout, connections with requests still running are cut too.
+ */
+async function closeWithin(http: FastifyInstance, timeoutMs: number, logger: Logger, inflight: () => number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
+  let poll: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
   });
-  const outcome = await Promise.race([http.close().then(() => 'closed' as const), timeout]);
+  const closed = http.close().then(() => 'closed' as const);
+  poll = setInterval(() => {
+    if (inflight() === 0) http.server.closeAllConnections();
+  }, 100);
+  const outcome = await Promise.race([closed, timeout]);
   clearTimeout(timer);
+  clearInterval(poll);
+  poll = undefined;
   if (outcome === 'timeout') {
-    logger.warn({ timeoutMs }, 'in-flight requests did not finish in time; closing their connections');
+    logger.warn({ timeoutMs, inflight: inflight() }, 'in-flight requests did not finish in time; closing their connections');
     http.server.closeAllConnections();
   }
+}
+
+/** Counts requests that have not finished (their response closed), so shutdown knows when only idle sockets are left. */
+function countInflight(http: FastifyInstance): () => number {
+  let inflight = 0;
+  http.server.on('request', (_request, response: import('node:http').ServerResponse) => {
+    inflight++;
+    response.once('close', () => inflight--);
+  });
+  return () => inflight;
 }

@@ -1,5 +1,6 @@
 // Proves the README's promise end to end: `mailgate init` and `mailgate serve` on the embedded default, and one clear line with exit code 2 for what an operator must fix.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, startServe, tempDir } from '../support/cli.js';
@@ -23,6 +24,22 @@ describe('mailgate serve', () => {
     expect(await serve.stop('SIGTERM')).toBe(0);
     // An orderly close checkpoints SQLite's write-ahead log and removes it.
     expect(fs.existsSync(path.join(cwd, 'data', 'mailgate.db-wal'))).toBe(false);
+    expect(serve.output()).toContain('"msg":"stopped"');
+  });
+
+  it('does not wait for idle sockets at shutdown (a browser\'s unused preconnections, keep-alive connections)', async () => {
+    const cwd = tempDir();
+    const serve = await startServe({ cwd, port: await getFreePort() });
+    // A socket that never sends a request, as Chromium opens ahead of time, and a keep-alive one after a request.
+    const idle = net.connect({ host: '127.0.0.1', port: Number(new URL(serve.url).port) });
+    await new Promise((resolve) => idle.once('connect', resolve));
+    const keepAlive = await fetch(`${serve.url}/healthz`, { headers: { connection: 'keep-alive' } });
+    expect(keepAlive.status).toBe(200);
+    const closedByServer = new Promise((resolve) => idle.once('close', resolve));
+    expect(await serve.stop('SIGTERM')).toBe(0);
+    await closedByServer;
+    // Had it waited, the shutdown timeout would have cut them with this warning.
+    expect(serve.output()).not.toContain('did not finish in time');
     expect(serve.output()).toContain('"msg":"stopped"');
   });
 
