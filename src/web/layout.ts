@@ -12,6 +12,7 @@ const NAV: ReadonlyArray<{ section: Section; href: string; label: string }> = [
   { section: 'outbox', href: '/outbox', label: 'Outbox' },
   { section: 'inbound', href: '/inbound', label: 'Inbound' },
   { section: 'alerts', href: '/alerts', label: 'Alerts' },
+  { section: 'apikeys', href: '/apikeys', label: 'API keys' },
   { section: 'audit', href: '/audit', label: 'Audit log' },
 ];
 

@@ -21,6 +21,7 @@ import { registerServerPages } from './pages/servers.js';
 import { registerOutboxPages } from './pages/outbox.js';
 import { registerInboundPages } from './pages/inbound.js';
 import { registerAlertPages } from './pages/alerts.js';
+import { registerApiKeyPages } from './pages/apiKeys.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -136,6 +137,7 @@ export function registerWebUi(app: FastifyInstance, services: Services): WebCont
     registerOutboxPages(ui, ctx);
     registerInboundPages(ui, ctx);
     registerAlertPages(ui, ctx);
+    registerApiKeyPages(ui, ctx);
   });
   return ctx;
 }

@@ -56,7 +56,7 @@ afterAll(async () => app?.close());
 describe('web UI access control', () => {
   it('lets nobody in without a session: pages redirect to sign-in, the API wants a key; only sign-in, callback and health are open', async () => {
     const anonymous = new Client(app.url);
-    for (const path of ['/', '/credentials', '/credentials/keep-me', '/credentials/new', '/servers', '/outbox', '/inbound', '/alerts', '/audit', '/account']) {
+    for (const path of ['/', '/credentials', '/credentials/keep-me', '/credentials/new', '/servers', '/outbox', '/inbound', '/alerts', '/apikeys', '/audit', '/account']) {
       const res = await anonymous.request('GET', path);
       expect(res.status, path).toBe(303);
       expect(res.location, path).toBe(`/login?next=${encodeURIComponent(path)}`);
