@@ -118,6 +118,22 @@ describe('web UI access control', () => {
     expect((await replay.request('GET', '/credentials')).status).toBe(303);
   });
 
+  it('marks cookies Secure with the __Host- prefix when the public URL is https', async () => {
+    const behindTls = await startMailgateApp({ configure: (config) => ({ ...config, publicUrl: 'https://mailgate.example.com' }) });
+    try {
+      await behindTls.services.admins.create('admin', ADMIN_PASSWORD);
+      const res = await fetch(`${behindTls.url}/login`);
+      expect(res.status).toBe(200);
+      const cookie = res.headers.getSetCookie().find((c) => c.includes('mailgate_login='));
+      expect(cookie).toMatch(/^__Host-mailgate_login=/);
+      expect(cookie).toMatch(/; Secure/i);
+      expect(cookie).toMatch(/; Path=\//);
+      expect(cookie).not.toMatch(/Domain=/i);
+    } finally {
+      await behindTls.close();
+    }
+  });
+
   it('only redirects to a path on this site after sign-in', async () => {
     const admin = new Client(app.url);
     const form = await admin.request('GET', '/login');
