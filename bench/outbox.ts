@@ -13,13 +13,15 @@ import { startBenchChild } from './support/childProcess.js';
 const TOTAL = Number(process.argv[2] ?? 10_000);
 const HTTP_CONCURRENCY = Number(process.argv[3] ?? 20);
 const CONNECTIONS = 5;
+/** The outbox worker's concurrency (messages in flight); BENCH_OUTBOX_CONCURRENCY overrides. */
+const WORKER_CONCURRENCY = Number(process.env.BENCH_OUTBOX_CONCURRENCY ?? 16);
 const BODY = 'x'.repeat(900) + '\n'; // about 1 KB messages
 
 const sink = await startBenchChild<{ port: number }>('bench/support/smtpSinkProcess.ts');
 
 // Mailgate's data: a credential with a stored token (the sink accepts any), a server, a sender, an API key.
 const masterKey = generateMasterKey();
-const prepared = await openTestServices({ masterKey, configure: (c) => ({ ...c, outbox: { ...c.outbox, connectionsPerServer: CONNECTIONS, concurrency: 16 } }) });
+const prepared = await openTestServices({ masterKey, configure: (c) => ({ ...c, outbox: { ...c.outbox, connectionsPerServer: CONNECTIONS, concurrency: WORKER_CONCURRENCY } }) });
 await prepared.credentials.add({ name: 'bench', provider: 'google', clientId: 'bench', clientSecret: 'bench', email: 'alerts@example.com' });
 await prepared.credentialRepo.saveTokens('bench', { accessToken: new Secret('ya29.bench'), refreshToken: new Secret('1//bench'), tokenType: 'Bearer', expiresAt: new Date(Date.now() + 6 * 3_600_000).toISOString(), grantedScopes: undefined }, { reason: 'bench' });
 await prepared.servers.add({ name: 'sink', protocol: 'smtp', host: '127.0.0.1', port: sink.info.port, security: 'none', username: 'alerts@example.com', auth: { type: 'oauth2', credential: 'bench' } });
@@ -27,7 +29,7 @@ await prepared.senders.add({ name: 'alerts', primary: 'sink', from: 'alerts@exam
 const key = (await prepared.apiKeys.create('bench', ['send'])).key.reveal();
 const cwd = prepared.cwd;
 await prepared.close();
-fs.writeFileSync(path.join(cwd, 'mailgate.yaml'), JSON.stringify({ outbox: { connectionsPerServer: CONNECTIONS, concurrency: 16 } }));
+fs.writeFileSync(path.join(cwd, 'mailgate.yaml'), JSON.stringify({ outbox: { connectionsPerServer: CONNECTIONS, concurrency: WORKER_CONCURRENCY } }));
 const gateway = await startBenchChild<{ url: string }>('bench/support/gatewayProcess.ts', [cwd, masterKey, `127.0.0.1:${await getFreePort()}`]);
 const db = new Database(path.join(cwd, 'data', 'mailgate.db'), { readonly: true });
 
@@ -91,7 +93,7 @@ const failed = (db.prepare(`select count(*) as n from outbox where status = 'fai
 const quantile = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
 const rawRate = TOTAL / rawSeconds;
 const gatewayRate = TOTAL / (g1.seconds + g2.seconds);
-console.log(`outbox, ${TOTAL} messages of ~1 KB, ${CONNECTIONS} SMTP connections, ${HTTP_CONCURRENCY} concurrent API clients / sendMail calls, ABBA, Node ${process.version}`);
+console.log(`outbox, ${TOTAL} messages of ~1 KB, ${CONNECTIONS} SMTP connections, worker concurrency ${WORKER_CONCURRENCY}, ${HTTP_CONCURRENCY} concurrent API clients / sendMail calls, ABBA, Node ${process.version}`);
 console.log(`  raw nodemailer (pooled)      : ${rawRate.toFixed(0)} msgs/s`);
 console.log(`  mailgate API + durable outbox: ${gatewayRate.toFixed(0)} msgs/s (${failed} failed)`);
 console.log(`  ratio mailgate / raw         : ${(gatewayRate / rawRate).toFixed(2)} (target >= 0.8)`);

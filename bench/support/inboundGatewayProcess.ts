@@ -15,7 +15,7 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
 const config = loadConfig({ env: { MAILGATE_MASTER_KEY: masterKey, MAILGATE_LISTEN: listen, MAILGATE_LOG_LEVEL: 'warn' }, cwd });
-const gateway = await startGateway(config, createLogger('warn'));
+const gateway = await startGateway(config, createLogger('warn', process.stderr));
 const profileFile = profiling === 'profile' ? process.env.BENCH_CPU_PROFILE : undefined;
 const session = profileFile ? new (await import('node:inspector/promises')).Session() : undefined;
 if (session) {
