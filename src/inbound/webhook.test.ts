@@ -117,8 +117,8 @@ describe('a receiver refuses', () => {
   });
 
   it('a request signed longer ago than the tolerance (a replay), and one from a clock far ahead', async () => {
-    expect(await deliver('/hooks/mail', { now: () => Date.now() - 301_000 })).toMatchObject({ ok: false, status: 401, error: 'webhook answered 401: TIMESTAMP_OUT_OF_TOLERANCE' });
-    expect(await deliver('/hooks/mail', { now: () => Date.now() + 301_000 })).toMatchObject({ ok: false, status: 401, error: 'webhook answered 401: TIMESTAMP_OUT_OF_TOLERANCE' });
+    expect(await deliver('/hooks/mail', { now: () => Date.now() - 360_000 })).toMatchObject({ ok: false, status: 401, error: 'webhook answered 401: TIMESTAMP_OUT_OF_TOLERANCE' });
+    expect(await deliver('/hooks/mail', { now: () => Date.now() + 360_000 })).toMatchObject({ ok: false, status: 401, error: 'webhook answered 401: TIMESTAMP_OUT_OF_TOLERANCE' });
   });
 
   it('a request without the signature header, or with a malformed one', async () => {
