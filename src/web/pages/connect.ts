@@ -75,7 +75,8 @@ export function browserCallback(ctx: WebContext): BrowserCallback {
         const warnings = outcome.warnings.map((w) => w.message).join(' ');
         await ctx.sessions.setFlash(session, { kind: 'success', title: `Connected ${outcome.credential} as ${outcome.signedInAs ?? 'the account the provider named'}`, message: `Mailgate keeps the token fresh from now on.${warnings ? ` Warning: ${warnings}` : ''}` });
       } else {
-        const who = outcome.signedInAs ? ` (signed in: ${outcome.signedInAs}; expected: ${outcome.expected ?? '?'})` : '';
+        const named = outcome.signedInAs && outcome.message.includes(outcome.signedInAs);
+        const who = outcome.signedInAs && !named ? ` (signed in: ${outcome.signedInAs}; expected: ${outcome.expected ?? '?'})` : '';
         await ctx.sessions.setFlash(session, { kind: 'error', title: outcome.title, message: `${outcome.message}${who} Error code: ${outcome.code}.` });
       }
       return reply.header('cache-control', 'no-store').redirect(target, 303);

@@ -58,6 +58,11 @@ const HELP: Record<ProviderChoice, Partial<Record<string, string>>> = {
   },
 };
 
+/** Warnings worded for this screen, where the API's wording names its fields. */
+const UI_WARNINGS: Record<string, string> = {
+  CLIENT_SECRET_EXPIRY_UNKNOWN: 'Mailgate does not know when the client secret expires. Add the date from the “Expires” column under Certificates & secrets, and Mailgate warns 30, 7 and 1 days before it stops working.',
+};
+
 export function registerCredentialPages(app: FastifyInstance, ctx: WebContext): void {
   const { services } = ctx;
 
@@ -199,7 +204,7 @@ function detail(session: ReturnType<typeof sessionOf>, c: CredentialView, events
   <a class="button danger-outline" href="${base}/delete">Delete</a>
 </div></div>
 ${c.statusReason && c.status !== 'active' ? html`<div class="hint ${c.status === 'needs_reauthorization' || c.status === 'client_secret_invalid' ? 'bad' : ''}"><p>${c.statusReason}</p></div>` : ''}
-${c.warnings.map((w) => html`<div class="hint warn"><p><strong>Warning:</strong> ${w.message}</p></div>`)}
+${c.warnings.map((w) => html`<div class="hint warn"><p><strong>Warning:</strong> ${UI_WARNINGS[w.code] ? html`${UI_WARNINGS[w.code]} <a href="${base}/edit">Edit</a>` : w.message}</p></div>`)}
 <div class="grid-2">
 <section class="panel"><h2>Token</h2><dl class="facts">
   <dt>Access token expires</dt><dd>${timeCell(c.expiresAt, 'no token yet')}</dd>
