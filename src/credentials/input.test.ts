@@ -65,6 +65,13 @@ describe('resolveCredentialInput', () => {
     expect(text).toContain('email: expected the mailbox address');
   });
 
+  it('says "required" for an empty name or mailbox instead of quoting an empty value', async () => {
+    const text = await problemsOf({ name: '', provider: 'google', clientId: 'x', email: ' ' });
+    expect(text).toContain('name: required: a short name you choose');
+    expect(text).toContain('email: required: the mailbox address that will sign in');
+    expect(text).not.toContain('got ""');
+  });
+
   it('requires a tenant for Microsoft and a secret for client credentials', async () => {
     expect(await problemsOf({ ...ms, tenant: undefined })).toContain("tenant: required for Microsoft: the Directory (tenant) ID");
     expect(await problemsOf({ ...ms, grant: 'client_credentials', clientSecret: undefined })).toContain('clientSecret: required for the client_credentials grant');

@@ -59,7 +59,8 @@ export async function resolveCredentialInput(raw: unknown, discover: (issuer: st
   const problems: string[] = [];
   const warnings: CredentialWarning[] = [];
 
-  if (!NAME.test(input.name)) problems.push(`name: expected 1-100 letters, digits, ".", "_" or "-" starting with a letter or digit, got ${JSON.stringify(input.name)}`);
+  if (input.name.trim() === '') problems.push('name: required: a short name you choose, e.g. m365-alerts (letters, digits, ".", "_" or "-")');
+  else if (!NAME.test(input.name)) problems.push(`name: expected 1-100 letters, digits, ".", "_" or "-" starting with a letter or digit, got ${JSON.stringify(input.name)}`);
   if (!(PROVIDERS as readonly string[]).includes(input.provider)) problems.push(`provider: unknown provider ${JSON.stringify(input.provider)}: expected microsoft, google or generic`);
   const provider = input.provider as Provider;
   // A service-account key or a certificate is app-only by nature: client credentials unless said otherwise.
@@ -92,7 +93,8 @@ export async function resolveCredentialInput(raw: unknown, discover: (issuer: st
   }
   if (!(GRANTS as readonly string[]).includes(grant)) problems.push(`grant: unknown grant ${JSON.stringify(input.grant)}: expected authorization_code, client_credentials or device_code`);
   if (clientId === '') problems.push('clientId: required: the Application (client) ID from the app registration');
-  if (!EMAIL.test(input.email)) problems.push(`email: expected the mailbox address that will sign in (e.g. alerts@example.com), got ${JSON.stringify(input.email)}`);
+  if (input.email.trim() === '') problems.push('email: required: the mailbox address that will sign in (e.g. alerts@example.com)');
+  else if (!EMAIL.test(input.email)) problems.push(`email: expected the mailbox address that will sign in (e.g. alerts@example.com), got ${JSON.stringify(input.email)}`);
   const tenant = input.tenant?.trim() || undefined;
   if (provider === 'microsoft' && !tenant) problems.push('tenant: required for Microsoft: the Directory (tenant) ID from the app\'s Overview page in the Entra admin center (or "organizations")');
   if (provider !== 'microsoft' && tenant) problems.push('tenant: only Microsoft credentials have a tenant');
