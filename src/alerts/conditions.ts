@@ -29,7 +29,7 @@ export async function currentConditions(store: Store, publicUrl: string, now = D
     if (c.status === 'needs_reauthorization') {
       conditions.push({ kind: 'needs_reauthorization', subject: c.name, message: `credential ${c.name} needs someone to sign in again: ${c.status_reason ?? 'the refresh token is no longer valid'}. Until then mail through it fails. Fix: open the link (or run \`mailgate credential authorize ${c.name}\`).`, link: connect(c.name) });
     } else if (c.status === 'client_secret_invalid') {
-      conditions.push({ kind: 'client_secret_invalid', subject: c.name, message: `credential ${c.name}: ${c.status_reason ?? 'the provider no longer accepts the client secret'}. Create a new secret at the provider and update the credential.`, link: `${publicUrl}/credentials/${encodeURIComponent(c.name)}` });
+      conditions.push({ kind: 'client_secret_invalid', subject: c.name, message: `credential ${c.name}: ${c.status_reason ?? 'the provider no longer accepts the client secret'}. Create a new secret at the provider and paste it into the credential (Edit on the link, or \`mailgate credential update ${c.name} --client-secret-env VAR --client-secret-expires-at DATE\`).`, link: `${publicUrl}/credentials/${encodeURIComponent(c.name)}/edit` });
     } else if (c.status === 'refresh_failing' && c.failure_count >= REFRESH_FAILURES_BEFORE_ALERT) {
       conditions.push({ kind: 'refresh_failing', subject: c.name, message: `credential ${c.name}: refreshing has failed ${c.failure_count} times in a row (${c.last_error ?? 'unknown error'}); Mailgate keeps retrying and serves the current token until it expires.`, link: `${publicUrl}/credentials/${encodeURIComponent(c.name)}` });
     }
@@ -38,7 +38,7 @@ export async function currentConditions(store: Store, publicUrl: string, now = D
       const stage = SECRET_EXPIRY_STAGES.find((d) => daysLeft <= d);
       if (stage !== undefined && c.status !== 'client_secret_invalid') {
         const when = daysLeft <= 0 ? 'has expired' : `expires in ${Math.max(1, Math.ceil(daysLeft))} day${Math.ceil(daysLeft) > 1 ? 's' : ''} (${c.client_secret_expires_at.slice(0, 10)})`;
-        conditions.push({ kind: 'client_secret_expiring', subject: `${c.name}:${stage}`, message: `the client secret of credential ${c.name} ${when}: create a new one at the provider and paste it into the credential before then.`, link: `${publicUrl}/credentials/${encodeURIComponent(c.name)}` });
+        conditions.push({ kind: 'client_secret_expiring', subject: `${c.name}:${stage}`, message: `the client secret of credential ${c.name} ${when}: create a new one at the provider and paste it into the credential before then (Edit on the link, or \`mailgate credential update ${c.name} --client-secret-env VAR --client-secret-expires-at DATE\`).`, link: `${publicUrl}/credentials/${encodeURIComponent(c.name)}/edit` });
       }
     }
   }

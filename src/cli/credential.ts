@@ -103,6 +103,44 @@ export function registerCredentialCommands(program: Command, print: Print = prin
     });
 
   credential
+    .command('update')
+    .description('change a credential in place (e.g. a new client secret before the old one expires); tokens are kept unless the app or account changes')
+    .argument('<name>', 'the credential')
+    .option('--client-secret-env <var>', 'the new client secret, from this environment variable')
+    .option('--client-secret-file <file>', 'the new client secret, from this file')
+    .option('--client-secret-stdin', 'the new client secret, from standard input')
+    .option('--client-secret-expires-at <date>', 'when the (new) client secret expires (warnings 30, 7 and 1 days ahead)')
+    .option('--client-id <id>', 'Application (client) ID')
+    .option('--email <address>', 'the mailbox account that signs in')
+    .option('--tenant <tenant>', 'Microsoft: Directory (tenant) ID')
+    .option('--protocols <list>', 'smtp,imap,pop3,ews,graph: picks the preset scopes again', collect)
+    .option('--scopes <scopes>', 'explicit scopes, space-separated')
+    .option('--json', 'print the credential as JSON')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action(async (name: string, options: ConfigOption & { clientSecretEnv?: string; clientSecretFile?: string; clientSecretStdin?: boolean; clientSecretExpiresAt?: string; clientId?: string; email?: string; tenant?: string; protocols?: string[]; scopes?: string; json?: boolean }) => {
+      const wantsSecret = Boolean(options.clientSecretEnv || options.clientSecretFile || options.clientSecretStdin);
+      const clientSecret = wantsSecret ? await readSecret({ env: { variable: options.clientSecretEnv, option: '--client-secret-env' }, file: { path: options.clientSecretFile, option: '--client-secret-file' } }) : undefined;
+      if (wantsSecret && !clientSecret) throw new MailgateError(ErrorCode.INPUT_INVALID, 'clientSecret: empty: pass the new secret through --client-secret-env, --client-secret-file or standard input');
+      const patch = {
+        ...(clientSecret ? { clientSecret } : {}),
+        ...(options.clientSecretExpiresAt ? { clientSecretExpiresAt: options.clientSecretExpiresAt } : {}),
+        ...(options.clientId ? { clientId: options.clientId } : {}),
+        ...(options.email ? { email: options.email } : {}),
+        ...(options.tenant ? { tenant: options.tenant } : {}),
+        ...(options.protocols ? { protocols: options.protocols } : {}),
+        ...(options.scopes ? { scopes: options.scopes.split(/\s+/).filter(Boolean) } : {}),
+      };
+      if (Object.keys(patch).length === 0) throw new MailgateError(ErrorCode.INPUT_INVALID, 'nothing to change: give at least one option (see `mailgate credential update --help`)');
+      await withServices(options, async (services) => {
+        const before = await services.credentials.show(name);
+        const view = await services.credentials.update(name, patch);
+        if (options.json) return print(JSON.stringify(view, null, 2));
+        print(`updated credential ${view.name}: ${Object.keys(patch).join(', ')}`);
+        if (before.hasRefreshToken && !view.hasRefreshToken) print(`the change names another app or account, so its tokens were dropped: connect again with \`mailgate credential authorize ${view.name}\``);
+      }, { action: 'credential.update', target: name, fields: Object.keys(patch) });
+    });
+
+  credential
     .command('list')
     .description('list credentials with their status and token expiry')
     .option('--json', 'print JSON')

@@ -118,4 +118,28 @@ describe('mailgate credential', () => {
     expect(token.code).toBe(1);
     expect(token.stderr).toContain('credential m365-idle is not connected yet');
   });
+
+  it('update replaces a client secret the provider stopped accepting, from an environment variable, and the next refresh works', async () => {
+    const appOnly = bed.auth.addClient({ clientId: 'mailgate-cli-app-only', clientSecret: 'first-app-secret-value' });
+    const args = ['credential', 'add', 'app-only', '--provider', 'microsoft', '--tenant', TEST_TENANT_ID, '--authority', bed.auth.microsoft.authority, '--issuer', bed.auth.issuer, '--client-id', appOnly.clientId, '--email', bed.auth.users.alice.email, '--grant', 'client_credentials', '--client-secret-env', 'FIRST'];
+    expect((await runCli(args, { cwd, env: { ...env, FIRST: 'first-app-secret-value' } })).code).toBe(0);
+    expect((await runCli(['credential', 'refresh', 'app-only'], { cwd, env })).code).toBe(0);
+
+    // The secret is rotated at the provider (the old one expired): refreshing is refused until the credential has the new one.
+    bed.auth.setClientSecret(appOnly.clientId, 'second-app-secret-value');
+    expect((await runCli(['credential', 'refresh', 'app-only'], { cwd, env })).code).not.toBe(0);
+    expect(JSON.parse((await runCli(['credential', 'show', 'app-only', '--json'], { cwd, env })).stdout)).toMatchObject({ status: 'client_secret_invalid' });
+
+    const nothing = await runCli(['credential', 'update', 'app-only'], { cwd, env });
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toContain('nothing to change');
+
+    const updated = await runCli(['credential', 'update', 'app-only', '--client-secret-env', 'SECOND', '--client-secret-expires-at', '2028-11-30'], { cwd, env: { ...env, SECOND: 'second-app-secret-value' } });
+    expect(updated.stderr).toBe('');
+    expect(updated.stdout).toContain('updated credential app-only: clientSecret, clientSecretExpiresAt');
+    expect(updated.stdout + updated.stderr).not.toContain('second-app-secret-value');
+    const refreshed = await runCli(['credential', 'refresh', 'app-only'], { cwd, env });
+    expect(refreshed.code, refreshed.stderr).toBe(0);
+    expect(JSON.parse((await runCli(['credential', 'show', 'app-only', '--json'], { cwd, env })).stdout)).toMatchObject({ status: 'active', clientSecretExpiresAt: '2028-11-30T00:00:00.000Z' });
+  }, 90_000);
 });
