@@ -51,6 +51,16 @@ export function statusBadge(status: string, words?: string): SafeHtml {
   return html`<span class="badge ${tone}"><span class="dot" aria-hidden="true"></span>${text}</span>`;
 }
 
+/** `text` cut to `max` characters, with an ellipsis when cut (the full text goes in a title attribute where it matters). */
+export function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** 515 bytes / 12.3 KB / 4.0 MB */
+export function formatBytes(n: number): string {
+  return n < 1024 ? `${n} bytes` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
+}
+
 /** "in 42 min" / "3 h ago", relative to now. */
 export function relative(iso: string, now = Date.now()): string {
   const ms = Date.parse(iso) - now;

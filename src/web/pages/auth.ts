@@ -2,16 +2,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isMailgateError } from '../../errors.js';
 import { csrfField, errorSummary, field, problemsByField } from '../components.js';
+import { formText } from '../forms.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { html } from '../html.js';
 import { publicPage, randomToken } from '../ui.js';
 import type { AdminUser } from '../adminAccounts.js';
 
-type FormBody = Record<string, string | string[] | undefined>;
-const text = (body: unknown, key: string): string => {
-  const value = (body as FormBody | undefined)?.[key];
-  return typeof value === 'string' ? value : '';
-};
 
 /** Only a path on this site may follow sign-in (no open redirect to another host). */
 function safeNext(next: unknown): string {
@@ -61,11 +57,11 @@ export function registerAuthPages(app: FastifyInstance, ctx: WebContext): void {
   });
 
   app.post('/login', { config: { publicPage: true } }, async (request, reply) => {
-    const username = text(request.body, 'username').trim();
-    const password = text(request.body, 'password');
-    const next = safeNext(text(request.body, 'next'));
+    const username = formText(request.body, 'username').trim();
+    const password = formText(request.body, 'password');
+    const next = safeNext(formText(request.body, 'next'));
     const cookie = request.cookies[loginCookie];
-    if (!cookie || cookie !== text(request.body, '_csrf')) {
+    if (!cookie || cookie !== formText(request.body, '_csrf')) {
       return loginForm(reply, { next, username, status: 403, error: 'The sign-in form expired. Please sign in again.' });
     }
     const keys = [`ip:${request.ip}`, `user:${username.toLowerCase()}`];
@@ -128,11 +124,11 @@ export function registerAuthPages(app: FastifyInstance, ctx: WebContext): void {
   });
 
   app.post('/setup', { config: { publicPage: true } }, async (request, reply) => {
-    const token = text(request.body, 'token');
-    const username = text(request.body, 'username').trim();
-    const password = text(request.body, 'password');
+    const token = formText(request.body, 'token');
+    const username = formText(request.body, 'username').trim();
+    const password = formText(request.body, 'password');
     if (!(await ctx.accounts.setupTokenValid(token))) return setupInvalid(reply);
-    if (password !== text(request.body, 'confirm')) return setupForm(reply, token, { username, status: 400, problems: new Map([['confirm', 'the two passwords differ']]) });
+    if (password !== formText(request.body, 'confirm')) return setupForm(reply, token, { username, status: 400, problems: new Map([['confirm', 'the two passwords differ']]) });
     try {
       const user = await ctx.accounts.completeSetup(token, username, password);
       await startSession(reply, user);
@@ -149,11 +145,11 @@ export function registerAuthPages(app: FastifyInstance, ctx: WebContext): void {
 
   app.post('/account/password', async (request, reply) => {
     const session = sessionOf(request);
-    const current = text(request.body, 'current');
-    const password = text(request.body, 'password');
+    const current = formText(request.body, 'current');
+    const password = formText(request.body, 'password');
     const problems = new Map<string, string>();
     if (!(await ctx.accounts.authenticate(session.user.username, current))) problems.set('current', 'this is not your current password');
-    if (password !== text(request.body, 'confirm')) problems.set('confirm', 'the two new passwords differ');
+    if (password !== formText(request.body, 'confirm')) problems.set('confirm', 'the two new passwords differ');
     if (problems.size === 0) {
       try {
         await ctx.accounts.setPassword(session.user.username, password);

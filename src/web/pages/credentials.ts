@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CredentialView } from '../../credentials/model.js';
 import { google, microsoft, MICROSOFT_AUTHORITY, type Protocol } from '../../credentials/presets.js';
-import { csrfField, emptyState, errorSummary, field, postButton, statusBadge, timeCell } from '../components.js';
+import { csrfField, emptyState, errorSummary, field, postButton, statusBadge, timeCell, truncate } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { formList, formProblems, formText } from '../forms.js';
 import { html, type SafeHtml } from '../html.js';
@@ -357,8 +357,4 @@ ${errorSummary(problems, LABELS)}
 
 function providerLabel(provider: string): string {
   return provider === 'microsoft' ? 'Microsoft' : provider === 'google' ? 'Google' : 'Generic OAuth2';
-}
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

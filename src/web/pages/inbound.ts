@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isMailgateError } from '../../errors.js';
 import type { WatcherView } from '../../inbound/model.js';
-import { csrfField, emptyState, statusBadge, timeCell } from '../components.js';
+import { csrfField, emptyState, formatBytes, statusBadge, timeCell, truncate } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { html, type SafeHtml } from '../html.js';
 import type { Session } from '../sessions.js';
@@ -157,7 +157,7 @@ function deliveryTable(session: Session, watcher: string, deliveries: Delivery[]
     return html`<tr>
   <td data-label="Received">${timeCell(d.createdAt)}</td>
   <td data-label="Status">${statusBadge(tone, words)}${d.event === 'ack' ? html` <span class="muted small">reply acknowledgement</span>` : ''}</td>
-  <td data-label="Message" class="message-cell">${d.subject !== null || d.from !== null ? html`<span class="subject">${d.subject ? truncate(d.subject, 80) : html`<span class="muted">(no subject)</span>`}</span>${d.from ? html`<span class="recipients">from ${truncate(d.from, 80)}</span>` : ''}` : html`<span class="muted">not fetched yet${d.uid !== null ? ` (UID ${d.uid})` : ''}</span>`}${d.size !== null ? html`<span class="abs">${bytes(d.size)}</span>` : ''}</td>
+  <td data-label="Message" class="message-cell">${d.subject !== null || d.from !== null ? html`<span class="subject">${d.subject ? truncate(d.subject, 80) : html`<span class="muted">(no subject)</span>`}</span>${d.from ? html`<span class="recipients">from ${truncate(d.from, 80)}</span>` : ''}` : html`<span class="muted">not fetched yet${d.uid !== null ? ` (UID ${d.uid})` : ''}</span>`}${d.size !== null ? html`<span class="abs">${formatBytes(d.size)}</span>` : ''}</td>
   <td data-label="Attempts">${d.attempts}</td>
   <td data-label="Last error" class="error-cell">${d.lastError ? html`<span title="${d.lastError}">${truncate(d.lastError, 120)}</span>` : html`<span class="muted">—</span>`}</td>
   <td data-label="Delivered">${d.status === 'pending' && d.nextAttemptAt ? html`<span class="muted small">next try</span> ${timeCell(d.nextAttemptAt)}` : timeCell(d.deliveredAt, 'not delivered')}</td>
@@ -214,12 +214,4 @@ function parkedHint(watchers: WatcherView[]): SafeHtml {
   return total === 1
     ? html`<div class="hint bad"><p><strong>1 inbound message is parked</strong>: the webhook did not accept it. It stays unacknowledged in the mailbox. Open ${links} to see why and retry.</p></div>`
     : html`<div class="hint bad"><p><strong>${total} inbound messages are parked</strong>: the webhook did not accept them. They stay unacknowledged in the mailbox. Open ${links} to see why and retry.</p></div>`;
-}
-
-function bytes(n: number): string {
-  return n < 1024 ? `${n} bytes` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
-}
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

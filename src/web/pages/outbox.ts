@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isMailgateError } from '../../errors.js';
 import type { Mailbox } from '../../outbox/message.js';
 import type { AttemptRecord, MessageSummary, OutboxStatus, OutboxView } from '../../outbox/repository.js';
-import { csrfField, emptyState, statusBadge, timeCell } from '../components.js';
+import { csrfField, emptyState, formatBytes, statusBadge, timeCell, truncate } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { formText } from '../forms.js';
 import { html, type SafeHtml } from '../html.js';
@@ -155,9 +155,9 @@ ${s
   <dt>To</dt><dd>${addressList(s.to)}</dd>
   ${s.cc.length > 0 ? html`<dt>Cc</dt><dd>${addressList(s.cc)}</dd>` : ''}
   ${s.bcc.length > 0 ? html`<dt>Bcc</dt><dd>${addressList(s.bcc)}</dd>` : ''}
-  <dt>Size</dt><dd>${bytes(s.size)}</dd>
+  <dt>Size</dt><dd>${formatBytes(s.size)}</dd>
   <dt>Body</dt><dd>${[s.hasText ? 'plain text' : '', s.hasHtml ? 'HTML' : ''].filter(Boolean).join(' and ') || 'none'} <span class="muted small">(not shown here)</span></dd>
-  <dt>Attachments</dt><dd>${s.attachments.length === 0 ? 'none' : html`<ul class="plain-list">${s.attachments.map((a) => html`<li>${a.filename} <span class="muted small">${a.contentType ?? ''} ${bytes(a.bytes)}</span></li>`)}</ul>`}</dd>
+  <dt>Attachments</dt><dd>${s.attachments.length === 0 ? 'none' : html`<ul class="plain-list">${s.attachments.map((a) => html`<li>${a.filename} <span class="muted small">${a.contentType ?? ''} ${formatBytes(a.bytes)}</span></li>`)}</ul>`}</dd>
 </dl>`
   : html`<p class="muted">The stored message cannot be read.</p>`}
 </section>
@@ -212,13 +212,5 @@ function addressList(list: Mailbox[]): SafeHtml {
   if (list.length === 0) return html`<span class="muted">nobody</span>`;
   const shown = list.slice(0, 20);
   return html`${shown.map(mailbox).join(', ')}${list.length > shown.length ? html` <span class="muted">and ${list.length - shown.length} more</span>` : ''}`;
-}
-
-function bytes(n: number): string {
-  return n < 1024 ? `${n} bytes` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
-}
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
