@@ -12,7 +12,11 @@ export function postButton(session: Session, action: string, label: string, opti
   return html`<form method="post" action="${action}" class="inline"${options.confirm ? html` data-confirm="${options.confirm}"` : ''}>${csrfField(session)}${Object.entries(options.hidden ?? {}).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}<button type="submit" class="button ${options.style ?? 'secondary'}">${label}</button></form>`;
 }
 
-const TONE: Record<string, 'ok' | 'warn' | 'bad' | 'muted' | 'info'> = {
+/** A badge's colour: each has a text and background pair checked for contrast. */
+export type Tone = 'ok' | 'warn' | 'bad' | 'muted' | 'info';
+
+/** The tone of each status word the domain uses (credentials, messages, deliveries, watchers). */
+const TONE: Record<string, Tone> = {
   active: 'ok',
   sent: 'ok',
   delivered: 'ok',
@@ -45,10 +49,18 @@ const WORDS: Record<string, string> = {
 };
 
 /** A coloured badge that also says the status in words (colour is never the only signal). */
+export function badge(tone: Tone, words: string): SafeHtml {
+  return html`<span class="badge ${tone}"><span class="dot" aria-hidden="true"></span>${words}</span>`;
+}
+
+/** A domain status as a badge: its tone and, unless given, its words. */
 export function statusBadge(status: string, words?: string): SafeHtml {
-  const tone = TONE[status] ?? 'muted';
-  const text = words ?? WORDS[status] ?? status.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
-  return html`<span class="badge ${tone}"><span class="dot" aria-hidden="true"></span>${text}</span>`;
+  return badge(TONE[status] ?? 'muted', words ?? WORDS[status] ?? humanize(status));
+}
+
+/** needs_reauthorization → "Needs reauthorization" */
+export function humanize(code: string): string {
+  return code.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
 }
 
 /** `text` cut to `max` characters, with an ellipsis when cut (the full text goes in a title attribute where it matters). */

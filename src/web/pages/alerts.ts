@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AlertView } from '../../alerts/alerts.js';
 import type { AuditEntry } from '../../audit/auditLog.js';
 import type { Config } from '../../config/load.js';
-import { emptyState, statusBadge, timeCell } from '../components.js';
+import { badge, emptyState, humanize, timeCell, type Tone } from '../components.js';
 import type { WebContext } from '../context.js';
 import { html, type SafeHtml } from '../html.js';
 
@@ -11,14 +11,14 @@ const AUDIT_PAGE_SIZE = 100;
 const RESOLVED_SHOWN = 20;
 
 /** Each alert kind in words, and the status whose badge colour fits it (colour is never the only signal: the words say it). */
-const KINDS: Record<string, { words: string; tone: string }> = {
-  needs_reauthorization: { words: 'Needs sign-in again', tone: 'needs_reauthorization' },
-  client_secret_invalid: { words: 'Client secret refused', tone: 'client_secret_invalid' },
-  client_secret_expiring: { words: 'Client secret expiring', tone: 'refresh_failing' },
-  refresh_failing: { words: 'Token refresh failing', tone: 'refresh_failing' },
-  send_failing: { words: 'Sending mail failing', tone: 'failed' },
-  watcher_failing: { words: 'Watcher failing', tone: 'error' },
-  message_parked: { words: 'Inbound messages parked', tone: 'parked' },
+const KINDS: Record<string, { words: string; tone: Tone }> = {
+  needs_reauthorization: { words: 'Needs sign-in again', tone: 'bad' },
+  client_secret_invalid: { words: 'Client secret refused', tone: 'bad' },
+  client_secret_expiring: { words: 'Client secret expiring', tone: 'warn' },
+  refresh_failing: { words: 'Token refresh failing', tone: 'warn' },
+  send_failing: { words: 'Sending mail failing', tone: 'bad' },
+  watcher_failing: { words: 'Watcher failing', tone: 'bad' },
+  message_parked: { words: 'Inbound messages parked', tone: 'bad' },
 };
 
 const CREDENTIAL_KINDS = new Set(['needs_reauthorization', 'client_secret_invalid', 'client_secret_expiring', 'refresh_failing']);
@@ -86,7 +86,7 @@ ${before !== undefined || older !== undefined
 
 function kindBadge(kind: string): SafeHtml {
   const known = KINDS[kind];
-  return statusBadge(known?.tone ?? 'muted', known?.words ?? kind.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()));
+  return badge(known?.tone ?? 'muted', known?.words ?? humanize(kind));
 }
 
 /** What the alert is about, as words with a link to its page: a credential, a watcher, the outbox. */
@@ -146,7 +146,7 @@ function resolvedTable(alerts: AlertView[]): SafeHtml {
 <thead><tr><th scope="col">Kind</th><th scope="col">Subject</th><th scope="col">Message</th><th scope="col">Raised</th><th scope="col">Resolved</th><th scope="col">Notifications</th></tr></thead>
 <tbody>${alerts.map(
     (a) => html`<tr data-alert="${a.id}">
-  <td data-label="Kind">${statusBadge('resolved', KINDS[a.kind]?.words ?? a.kind)}</td>
+  <td data-label="Kind">${badge('muted', KINDS[a.kind]?.words ?? a.kind)}</td>
   <th scope="row" data-label="Subject">${subjectLink(a)}</th>
   <td data-label="Message" class="message-cell">${a.message}</td>
   <td data-label="Raised">${timeCell(a.raisedAt)}</td>

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKeyInfo, CreatedApiKey } from '../../apikeys/apiKeys.js';
 import { isMailgateError } from '../../errors.js';
-import { csrfField, emptyState, errorSummary, field, statusBadge, timeCell } from '../components.js';
+import { badge, csrfField, emptyState, errorSummary, field, statusBadge, timeCell } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { formList, formProblems, formText } from '../forms.js';
 import { html, type SafeHtml } from '../html.js';
@@ -100,7 +100,7 @@ function keyTable(session: Session, keys: ApiKeyInfo[]): SafeHtml {
   <td data-label="Allowed to">${scopeList(k.scopes)}</td>
   <td data-label="Created">${timeCell(k.createdAt)}</td>
   <td data-label="Last used">${timeCell(k.lastUsedAt, 'never')}</td>
-  <td data-label="Status">${k.revokedAt ? html`${statusBadge('revoked', 'Revoked')} ${timeCell(k.revokedAt)}` : statusBadge('active')}</td>
+  <td data-label="Status">${k.revokedAt ? html`${badge('muted', 'Revoked')} ${timeCell(k.revokedAt)}` : statusBadge('active')}</td>
   <td data-label="Actions" class="actions-cell">${k.revokedAt
     ? ''
     : html`<form method="post" action="/apikeys/${encodeURIComponent(k.name)}/revoke" class="inline" data-confirm="${`Revoke the API key ${k.name}? Applications using it are refused at once; this cannot be undone.`}">${csrfField(session)}<button type="submit" class="button danger-outline small">Revoke<span class="visually-hidden"> ${k.name}</span></button></form>`}</td>

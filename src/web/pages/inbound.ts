@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isMailgateError } from '../../errors.js';
 import type { WatcherView } from '../../inbound/model.js';
-import { csrfField, emptyState, formatBytes, statusBadge, timeCell, truncate } from '../components.js';
+import { badge, csrfField, emptyState, formatBytes, statusBadge, timeCell, truncate, type Tone } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { html, type SafeHtml } from '../html.js';
 import type { Session } from '../sessions.js';
@@ -19,23 +19,23 @@ const DELIVERY_FILTERS: ReadonlyArray<{ status: string | undefined; label: strin
   { status: 'skipped', label: 'Skipped' },
 ];
 
-/** A delivery's status: the badge tone of a status with the same meaning, and words for it. */
-const DELIVERY_BADGE: Record<string, [string, string]> = {
-  pending: ['queued', 'Pending'],
-  delivered: ['delivered', 'Delivered'],
-  parked: ['parked', 'Parked'],
-  skipped: ['disabled', 'Skipped (filter)'],
+/** A delivery's status as a badge: its tone and words. */
+const DELIVERY_BADGE: Record<string, [Tone, string]> = {
+  pending: ['info', 'Pending'],
+  delivered: ['ok', 'Delivered'],
+  parked: ['bad', 'Parked'],
+  skipped: ['muted', 'Skipped (filter)'],
 };
 
-/** A watcher's run state in words; backoff shares the warning tone of retrying. */
-const STATE_BADGE: Record<string, [string, string]> = {
-  idle: ['idle', 'Watching (IDLE)'],
-  polling: ['polling', 'Polling'],
-  connected: ['connected', 'Connected'],
-  connecting: ['connecting', 'Connecting'],
-  backoff: ['retrying', 'Failing, retrying'],
-  error: ['error', 'Error'],
-  stopped: ['stopped', 'Stopped'],
+/** A watcher's run state as a badge: its tone and words. */
+const STATE_BADGE: Record<string, [Tone, string]> = {
+  idle: ['ok', 'Watching (IDLE)'],
+  polling: ['ok', 'Polling'],
+  connected: ['ok', 'Connected'],
+  connecting: ['info', 'Connecting'],
+  backoff: ['warn', 'Failing, retrying'],
+  error: ['bad', 'Error'],
+  stopped: ['muted', 'Stopped'],
 };
 
 export function registerInboundPages(app: FastifyInstance, ctx: WebContext): void {
@@ -153,10 +153,10 @@ function deliveryTable(session: Session, watcher: string, deliveries: Delivery[]
 <caption class="visually-hidden">Deliveries of watcher ${watcher}</caption>
 <thead><tr><th scope="col">Received</th><th scope="col">Status</th><th scope="col">Message</th><th scope="col">Attempts</th><th scope="col">Last error</th><th scope="col">Delivered</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
 <tbody>${deliveries.map((d) => {
-    const [tone, words] = DELIVERY_BADGE[d.status] ?? [d.status, undefined];
+    const known = DELIVERY_BADGE[d.status];
     return html`<tr>
   <td data-label="Received">${timeCell(d.createdAt)}</td>
-  <td data-label="Status">${statusBadge(tone, words)}${d.event === 'ack' ? html` <span class="muted small">reply acknowledgement</span>` : ''}</td>
+  <td data-label="Status">${known ? badge(...known) : statusBadge(d.status)}${d.event === 'ack' ? html` <span class="muted small">reply acknowledgement</span>` : ''}</td>
   <td data-label="Message" class="message-cell">${d.subject !== null || d.from !== null ? html`<span class="subject">${d.subject ? truncate(d.subject, 80) : html`<span class="muted">(no subject)</span>`}</span>${d.from ? html`<span class="recipients">from ${truncate(d.from, 80)}</span>` : ''}` : html`<span class="muted">not fetched yet${d.uid !== null ? ` (UID ${d.uid})` : ''}</span>`}${d.size !== null ? html`<span class="abs">${formatBytes(d.size)}</span>` : ''}</td>
   <td data-label="Attempts">${d.attempts}</td>
   <td data-label="Last error" class="error-cell">${d.lastError ? html`<span title="${d.lastError}">${truncate(d.lastError, 120)}</span>` : html`<span class="muted">—</span>`}</td>
@@ -168,8 +168,8 @@ function deliveryTable(session: Session, watcher: string, deliveries: Delivery[]
 
 function stateBadge(w: WatcherView): SafeHtml {
   if (!w.enabled) return statusBadge('disabled');
-  const [tone, words] = STATE_BADGE[w.status.state] ?? [w.status.state, undefined];
-  return statusBadge(tone, words);
+  const known = STATE_BADGE[w.status.state];
+  return known ? badge(...known) : statusBadge(w.status.state);
 }
 
 function modeText(w: WatcherView): string {

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isMailgateError } from '../../errors.js';
 import type { Mailbox } from '../../outbox/message.js';
 import type { AttemptRecord, MessageSummary, OutboxStatus, OutboxView } from '../../outbox/repository.js';
-import { csrfField, emptyState, formatBytes, statusBadge, timeCell, truncate } from '../components.js';
+import { badge, csrfField, emptyState, formatBytes, statusBadge, timeCell, truncate, type Tone } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { formText } from '../forms.js';
 import { html, type SafeHtml } from '../html.js';
@@ -21,14 +21,14 @@ const FILTERS: ReadonlyArray<{ status: OutboxStatus | undefined; label: string }
   { status: 'cancelled', label: 'Cancelled' },
 ];
 
-/** An attempt's outcome in words, with the badge tone of a status that means the same. */
-const OUTCOMES: Record<AttemptRecord['outcome'], { tone: string; words: string }> = {
-  sent: { tone: 'sent', words: 'Sent' },
-  retry: { tone: 'retrying', words: 'Will retry' },
-  next_server: { tone: 'retrying', words: 'Tried next server' },
-  failed: { tone: 'failed', words: 'Failed' },
-  retried: { tone: 'queued', words: 'Retried by an admin' },
-  cancelled: { tone: 'cancelled', words: 'Cancelled by an admin' },
+/** An attempt's outcome as a badge: its tone and words. */
+const OUTCOMES: Record<AttemptRecord['outcome'], { tone: Tone; words: string }> = {
+  sent: { tone: 'ok', words: 'Sent' },
+  retry: { tone: 'warn', words: 'Will retry' },
+  next_server: { tone: 'warn', words: 'Tried next server' },
+  failed: { tone: 'bad', words: 'Failed' },
+  retried: { tone: 'info', words: 'Retried by an admin' },
+  cancelled: { tone: 'muted', words: 'Cancelled by an admin' },
 };
 
 export function registerOutboxPages(app: FastifyInstance, ctx: WebContext): void {
@@ -172,7 +172,7 @@ ${history.length === 0
     (h) => html`<tr>
   <td data-label="Time">${timeCell(h.at)}</td>
   <td data-label="Server">${h.server === '-' ? html`<span class="muted">admin</span>` : h.server}</td>
-  <td data-label="Outcome">${statusBadge(OUTCOMES[h.outcome]?.tone ?? h.outcome, OUTCOMES[h.outcome]?.words)}</td>
+  <td data-label="Outcome">${OUTCOMES[h.outcome] ? badge(OUTCOMES[h.outcome].tone, OUTCOMES[h.outcome].words) : statusBadge(h.outcome)}</td>
   <td data-label="Error or response" class="${h.error && h.outcome !== 'retried' && h.outcome !== 'cancelled' ? 'error-cell' : ''}">${h.error ? (h.outcome === 'retried' ? html`<span class="muted">had failed with:</span> ${h.error}` : h.error) : h.response ? html`<span class="mono small">${h.response}</span>` : html`<span class="muted">—</span>`}</td>
 </tr>`,
   )}</tbody></table></div>`}
