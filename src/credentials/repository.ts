@@ -86,6 +86,12 @@ export class CredentialRepository {
     return this.store.db.selectFrom('credentials').selectAll().orderBy('name').execute();
   }
 
+  /** Names and statuses of the credentials in any of `statuses` (the web UI's banner), by name. */
+  async withStatus(statuses: readonly CredentialStatus[]): Promise<Array<{ name: string; status: CredentialStatus }>> {
+    const rows = await this.store.db.selectFrom('credentials').select(['name', 'status']).where('status', 'in', [...statuses]).orderBy('name').execute();
+    return rows.map((r) => ({ name: r.name, status: r.status as CredentialStatus }));
+  }
+
   async remove(name: string): Promise<void> {
     const result = await this.store.db.deleteFrom('credentials').where('name', '=', name).executeTakeFirst();
     if (result.numDeletedRows === 0n) throw new MailgateError(ErrorCode.NOT_FOUND, `no credential named ${JSON.stringify(name)}`);

@@ -1,5 +1,5 @@
 // The page shell: header and navigation, the re-authorization banner shown on every page, the flash message, and the main content.
-import type { AlertCondition } from '../alerts/conditions.js';
+import type { CredentialStatus } from '../credentials/model.js';
 import { assetUrl } from './assets.js';
 import { csrfField } from './components.js';
 import type { Section } from './context.js';
@@ -23,7 +23,7 @@ export interface LayoutInput {
   body: SafeHtml;
   flash?: Flash | undefined;
   /** Credentials that need a person now: shown as a banner with the link that fixes each. */
-  urgent?: readonly AlertCondition[];
+  urgent?: readonly UrgentCredential[];
   alertCount?: number;
 }
 
@@ -64,13 +64,20 @@ ${input.body}
 </html>`;
 }
 
-function banner(urgent: readonly AlertCondition[]): SafeHtml {
+/** The two states only a person can fix: sign in again, or paste a new client secret. */
+export const URGENT_STATUSES = ['needs_reauthorization', 'client_secret_invalid'] as const satisfies readonly CredentialStatus[];
+export interface UrgentCredential {
+  name: string;
+  status: CredentialStatus;
+}
+
+function banner(urgent: readonly UrgentCredential[]): SafeHtml {
   return html`<section class="banner" role="alert" aria-label="Needs attention">
   ${urgent.map((c) => {
-    const name = c.subject;
-    const href = c.kind === 'needs_reauthorization' ? `/credentials/${encodeURIComponent(name)}/connect` : `/credentials/${encodeURIComponent(name)}/edit`;
-    const text = c.kind === 'needs_reauthorization' ? html`Credential <strong>${name}</strong> needs someone to sign in again. Mail through it fails until then.` : html`Credential <strong>${name}</strong>: the provider refuses its client secret. Paste a new one.`;
-    const action = c.kind === 'needs_reauthorization' ? `Reconnect ${name}` : `Update the secret of ${name}`;
+    const { name } = c;
+    const href = c.status === 'needs_reauthorization' ? `/credentials/${encodeURIComponent(name)}/connect` : `/credentials/${encodeURIComponent(name)}/edit`;
+    const text = c.status === 'needs_reauthorization' ? html`Credential <strong>${name}</strong> needs someone to sign in again. Mail through it fails until then.` : html`Credential <strong>${name}</strong>: the provider refuses its client secret. Paste a new one.`;
+    const action = c.status === 'needs_reauthorization' ? `Reconnect ${name}` : `Update the secret of ${name}`;
     return html`<p><span class="banner-icon" aria-hidden="true">!</span> <span class="banner-text">${text}</span> <a class="button primary small" href="${href}">${action}</a></p>`;
   })}
 </section>`;

@@ -3,7 +3,6 @@ import crypto from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { currentConditions } from '../alerts/conditions.js';
 import { fieldsOf } from '../audit/auditLog.js';
 import type { Services } from '../services.js';
 import { isMailgateError } from '../errors.js';
@@ -11,7 +10,7 @@ import { statusOfError } from '../http/errorStatus.js';
 import { registerAssetRoutes } from './assets.js';
 import { attachSession, findSession, sessionOf, type PageContent, type WebContext } from './context.js';
 import { html } from './html.js';
-import { layout } from './layout.js';
+import { layout, URGENT_STATUSES } from './layout.js';
 import { LoginThrottle } from './loginThrottle.js';
 import { csrfMatches, SessionStore, type Session } from './sessions.js';
 import { registerAuthPages } from './pages/auth.js';
@@ -46,12 +45,8 @@ export function createWebContext(services: Services): WebContext {
     sessionCookie: secureCookies ? '__Host-mailgate_session' : 'mailgate_session',
     async page(request, reply, content) {
       const session = sessionOf(request);
-      const [flash, conditions, alerts] = await Promise.all([
-        sessions.takeFlash(session),
-        currentConditions(services.store, services.config.publicUrl),
-        services.alerts.list('active'),
-      ]);
-      const urgent = conditions.filter((c) => c.kind === 'needs_reauthorization' || c.kind === 'client_secret_invalid');
+      // The banner reads the credentials' own status, the source the two alert kinds are raised from.
+      const [flash, urgent, alerts] = await Promise.all([sessions.takeFlash(session), services.credentialRepo.withStatus(URGENT_STATUSES), services.alerts.list('active')]);
       return sendPage(reply, content, layout({ title: content.title, section: content.section, session, body: content.body, flash, urgent, alertCount: alerts.length }).text);
     },
     async redirectWithFlash(request, reply, to, flash) {
