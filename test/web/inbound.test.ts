@@ -53,6 +53,9 @@ describe('inbound pages', () => {
       5000,
       'the parked delivery',
     );
+    // The page is a snapshot: wait until both watchers are in the states it is about to show (a loaded machine is slow to get there).
+    await eventually(() => watcherStatus('carol-inbox'), (st) => st.state === 'idle', 10_000, 'carol-inbox back in IDLE');
+    await eventually(() => watcherStatus('archive'), (st) => st.state === 'backoff' && typeof st.lastError === 'string', 10_000, 'archive failing');
 
     const page = await newPage(b.browser);
     const errors = collectPageErrors(page);
