@@ -105,18 +105,16 @@ async function listen(http: FastifyInstance, config: Config): Promise<string> {
  */
 async function closeWithin(http: FastifyInstance, timeoutMs: number, logger: Logger, inflight: () => number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  let poll: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
   });
   const closed = http.close().then(() => 'closed' as const);
-  poll = setInterval(() => {
+  const poll = setInterval(() => {
     if (inflight() === 0) http.server.closeAllConnections();
   }, 100);
   const outcome = await Promise.race([closed, timeout]);
   clearTimeout(timer);
   clearInterval(poll);
-  poll = undefined;
   if (outcome === 'timeout') {
     logger.warn({ timeoutMs, inflight: inflight() }, 'in-flight requests did not finish in time; closing their connections');
     http.server.closeAllConnections();
