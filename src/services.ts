@@ -20,6 +20,8 @@ import { Metrics } from './observability/metrics.js';
 import { AlertService } from './alerts/alerts.js';
 import { AuditLog } from './audit/auditLog.js';
 import { AdminAccounts } from './web/adminAccounts.js';
+import { ProxyAccounts, RelayAccounts } from './accounts/service.js';
+import { ListenerRegistry } from './listeners/registry.js';
 
 export interface Services {
   config: Config;
@@ -48,6 +50,12 @@ export interface Services {
   audit: AuditLog;
   /** The web UI's admin accounts. */
   admins: AdminAccounts;
+  /** Logins of password-only programs at the SMTP relay (each bound to a sender)… */
+  relayAccounts: RelayAccounts;
+  /** …and at the IMAP/POP3 proxies (each bound to an upstream server). */
+  proxyAccounts: ProxyAccounts;
+  /** The relay and proxy listeners of this process, their state and sessions (empty outside `serve`). */
+  listeners: ListenerRegistry;
 }
 
 /** The redirect URI every provider must know: shown by `credential show`, pasted into the provider's portal. */
@@ -69,6 +77,7 @@ export function createServices(config: Config, logger: Logger, store: Store, key
   const senders = new SenderService(store, serverRepo);
   const outbox = new OutboxRepository(store);
   const watcherRepo = new WatcherRepository(store, keyring);
+  const audit = new AuditLog(store);
   const services: Services = {
     config,
     logger,
@@ -91,8 +100,11 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     watcherChanged: () => undefined,
     metrics,
     alerts: undefined as unknown as AlertService,
-    audit: new AuditLog(store),
+    audit,
     admins: new AdminAccounts(store),
+    relayAccounts: new RelayAccounts({ store, audit, logger: logger.child({ component: 'relay-accounts' }), guard: { maxFailures: config.relay.login.maxFailures, lockoutMs: config.relay.login.lockoutMs } }, senders),
+    proxyAccounts: new ProxyAccounts({ store, audit, logger: logger.child({ component: 'proxy-accounts' }), guard: { maxFailures: config.proxy.login.maxFailures, lockoutMs: config.proxy.login.lockoutMs } }, serverRepo),
+    listeners: new ListenerRegistry(store),
   };
   services.alerts = new AlertService(services, logger.child({ component: 'alerts' }));
   return services;

@@ -7,7 +7,7 @@ import { ErrorCode, MailgateError } from '../errors.js';
 import { configFileSchema, listenSchema, LOG_LEVELS, type ConfigFile, type LogLevel } from './schema.js';
 import type { MailgateEnvironment } from './environment.js';
 import { Secret } from '../secrets/secret.js';
-import { MIN_PASSWORD_LENGTH } from '../web/passwords.js';
+import { MIN_PASSWORD_LENGTH } from '../accounts/passwords.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8025';
 export const DEFAULT_CONFIG_FILE = 'mailgate.yaml';
@@ -16,6 +16,33 @@ export type DatabaseLocation = { kind: 'sqlite'; file: string } | { kind: 'postg
 
 /** The master key's origin: the environment (value is secret) or a key file. */
 export type MasterKeySource = { kind: 'env'; value: string } | { kind: 'file'; file: string };
+
+/** A local listener of the SMTP relay or a proxy: address, TLS, client limits. */
+export interface ListenerConfig {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly tls: 'starttls' | 'implicit' | 'none';
+  /** Absolute paths; both undefined: a self-signed certificate in the data directory. */
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+  /** Password logins without TLS from other machines (loopback clients may always). */
+  readonly allowInsecureAuth: boolean;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerClient: number;
+}
+
+export interface RelayListenerConfig extends ListenerConfig {
+  /** false only together with allowUnauthenticatedFrom: the networks that may submit without a login. */
+  readonly requireAuth: boolean;
+  readonly allowUnauthenticatedFrom: readonly string[];
+  /** The sender unauthenticated submissions go out through. */
+  readonly sender: string | undefined;
+}
+
+export interface LoginLimits {
+  /** Failures from one address before it is locked out (an account from anywhere: four times as many). */
+  readonly maxFailures: number;
+  readonly lockoutMs: number;
+}
 
 export interface Config {
   /** The YAML file that was read, if any. */
@@ -64,6 +91,22 @@ export interface Config {
     /** First repeat of a still-active alert; each later repeat waits twice as long, at most a day. */
     readonly repeatMs: number;
     readonly evaluateMs: number;
+  };
+  readonly relay: {
+    readonly listeners: readonly RelayListenerConfig[];
+    readonly maxMessageBytes: number;
+    readonly maxRecipients: number;
+    /** Per account, or per client address for unauthenticated submissions. */
+    readonly messagesPerMinute: number;
+    readonly idleTimeoutMs: number;
+    readonly login: LoginLimits;
+  };
+  readonly proxy: {
+    readonly imap: ListenerConfig | undefined;
+    readonly pop3: ListenerConfig | undefined;
+    readonly loginTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+    readonly login: LoginLimits;
   };
   /** Servers and senders defined in the file (kept in the store with source "config"). */
   readonly servers: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
@@ -131,6 +174,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
   }
 
   const effectiveListen = listen ?? { host: '127.0.0.1', port: 8025 };
+  const configDir = configFile ? path.dirname(configFile) : cwd;
   const masterKey: MasterKeySource = env.MAILGATE_MASTER_KEY
     ? { kind: 'env', value: env.MAILGATE_MASTER_KEY }
     : { kind: 'file', file: path.resolve(cwd, fromFile.masterKeyFile ?? path.join(dataDir, 'master.key')) };
@@ -175,9 +219,44 @@ export function loadConfig(options: LoadConfigOptions): Config {
       repeatMs: (fromFile.alerts?.repeatMinutes ?? 60) * 60_000,
       evaluateMs: (fromFile.alerts?.evaluateSeconds ?? 30) * 1000,
     },
+    relay: {
+      listeners: (fromFile.relay?.listeners ?? []).map((l) => ({
+        ...listenerOf(l, configDir),
+        requireAuth: l.requireAuth ?? !(l.allowUnauthenticatedFrom?.length ?? 0),
+        allowUnauthenticatedFrom: l.allowUnauthenticatedFrom ?? [],
+        sender: l.sender,
+      })),
+      maxMessageBytes: (fromFile.relay?.maxMessageMegabytes ?? fromFile.outbox?.maxMessageMegabytes ?? 25) * 1024 * 1024,
+      maxRecipients: fromFile.relay?.maxRecipients ?? 100,
+      messagesPerMinute: fromFile.relay?.messagesPerMinute ?? 60,
+      idleTimeoutMs: (fromFile.relay?.idleTimeoutSeconds ?? 300) * 1000,
+      login: { maxFailures: fromFile.relay?.maxLoginFailures ?? 5, lockoutMs: (fromFile.relay?.lockoutMinutes ?? 15) * 60_000 },
+    },
+    proxy: {
+      imap: fromFile.proxy?.imap ? listenerOf(fromFile.proxy.imap, configDir) : undefined,
+      pop3: fromFile.proxy?.pop3 ? listenerOf(fromFile.proxy.pop3, configDir) : undefined,
+      loginTimeoutMs: (fromFile.proxy?.loginTimeoutSeconds ?? 60) * 1000,
+      idleTimeoutMs: (fromFile.proxy?.idleTimeoutSeconds ?? 31 * 60) * 1000,
+      login: { maxFailures: fromFile.proxy?.maxLoginFailures ?? 5, lockoutMs: (fromFile.proxy?.lockoutMinutes ?? 15) * 60_000 },
+    },
     servers: (fromFile.servers ?? {}) as Config['servers'],
     senders: (fromFile.senders ?? {}) as Config['senders'],
   });
+}
+
+type ListenerFileEntry = NonNullable<NonNullable<ConfigFile['proxy']>['imap']>;
+
+/** A listener from the file with defaults applied; certificate paths are relative to the config file's directory. */
+function listenerOf(entry: ListenerFileEntry, configDir: string): ListenerConfig {
+  return {
+    listen: entry.listen,
+    tls: entry.tls ?? 'starttls',
+    certFile: entry.certFile === undefined ? undefined : path.resolve(configDir, entry.certFile),
+    keyFile: entry.keyFile === undefined ? undefined : path.resolve(configDir, entry.keyFile),
+    allowInsecureAuth: entry.allowInsecureAuth ?? false,
+    maxConnections: entry.maxConnections ?? 100,
+    maxConnectionsPerClient: entry.maxConnectionsPerClient ?? 20,
+  };
 }
 
 function readConfigFile(file: string, problems: Problem[]): unknown {

@@ -34,6 +34,48 @@ const httpUrlSchema = z
   })
   .transform((value) => value.replace(/\/+$/, ''));
 
+const CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
+
+const intIn = (min: number, max: number, unit = '') => z.number({ error: `expected ${unit}${min}-${max}` }).int({ error: `expected ${unit}${min}-${max}` }).min(min, { error: `expected ${unit}${min}-${max}` }).max(max, { error: `expected ${unit}${min}-${max}` });
+
+/** What every local listener (SMTP relay, IMAP and POP3 proxies) shares: where, which TLS, and how many clients. */
+const listenerFields = {
+  listen: listenSchema,
+  /** `starttls`: plain first, STARTTLS/STLS offered; `implicit`: TLS from the first byte (465, 993, 995); `none`: no TLS at all. */
+  tls: z.enum(['starttls', 'implicit', 'none'], { error: 'expected one of starttls, implicit, none' }).optional(),
+  /** PEM certificate chain and key; without them Mailgate makes a self-signed certificate once, in the data directory. */
+  certFile: z.string({ error: 'expected a file path' }).min(1).optional(),
+  keyFile: z.string({ error: 'expected a file path' }).min(1).optional(),
+  /** Password logins without TLS from other machines (loopback clients may always): for LAN devices that cannot do TLS. */
+  allowInsecureAuth: z.boolean({ error: 'expected true or false' }).optional(),
+  maxConnections: intIn(1, 10000).optional(),
+  maxConnectionsPerClient: intIn(1, 10000).optional(),
+};
+
+const loginLimitFields = {
+  /** Failed logins from one address before it is locked out (an account: four times as many, from anywhere). */
+  maxLoginFailures: intIn(1, 100).optional(),
+  lockoutMinutes: z.number({ error: 'expected minutes, 1-1440' }).min(1, { error: 'expected minutes, 1-1440' }).max(1440, { error: 'expected minutes, 1-1440' }).optional(),
+};
+
+export const relayListenerSchema = z
+  .strictObject({
+    ...listenerFields,
+    /** false: no login needed from `allowUnauthenticatedFrom` networks (and only from them). */
+    requireAuth: z.boolean({ error: 'expected true or false' }).optional(),
+    allowUnauthenticatedFrom: z.array(z.string().regex(CIDR, { error: 'expected an address or CIDR network, e.g. "192.168.10.0/24"' })).optional(),
+    /** The sender that unauthenticated submissions go out through. */
+    sender: z.string().min(1, { error: 'expected a sender name' }).optional(),
+  })
+  .refine((l) => l.requireAuth !== false || (l.allowUnauthenticatedFrom?.length ?? 0) > 0, { error: 'requireAuth: false needs allowUnauthenticatedFrom (the networks that may send without a login): Mailgate is never an open relay', path: ['allowUnauthenticatedFrom'] })
+  .refine((l) => !(l.requireAuth === true && (l.allowUnauthenticatedFrom?.length ?? 0) > 0), { error: 'allowUnauthenticatedFrom has no effect with requireAuth: true (leave requireAuth out)', path: ['requireAuth'] })
+  .refine((l) => !l.allowUnauthenticatedFrom?.length || l.sender, { error: 'allowUnauthenticatedFrom needs "sender": the sender unauthenticated mail goes out through', path: ['sender'] })
+  .refine((l) => (l.certFile === undefined) === (l.keyFile === undefined), { error: 'give both certFile and keyFile, or neither (for a self-signed certificate)', path: ['certFile'] });
+
+export const proxyListenerSchema = z
+  .strictObject(listenerFields)
+  .refine((l) => (l.certFile === undefined) === (l.keyFile === undefined), { error: 'give both certFile and keyFile, or neither (for a self-signed certificate)', path: ['certFile'] });
+
 export const configFileSchema = z.strictObject({
   listen: listenSchema.optional(),
   publicUrl: httpUrlSchema.optional(),
@@ -91,6 +133,28 @@ export const configFileSchema = z.strictObject({
         .optional(),
       repeatMinutes: z.number({ error: 'expected minutes, 1-1440' }).min(1, { error: 'expected minutes, 1-1440' }).max(1440, { error: 'expected minutes, 1-1440' }).optional(),
       evaluateSeconds: z.number({ error: 'expected seconds, 5-3600' }).min(5, { error: 'expected seconds, 5-3600' }).max(3600, { error: 'expected seconds, 5-3600' }).optional(),
+    })
+    .optional(),
+  relay: z
+    .strictObject({
+      listeners: z.array(relayListenerSchema).optional(),
+      maxMessageMegabytes: z.number({ error: 'expected megabytes, 1-150' }).min(1, { error: 'expected megabytes, 1-150' }).max(150, { error: 'expected megabytes, 1-150' }).optional(),
+      maxRecipients: intIn(1, 5000).optional(),
+      /** Messages per minute per account (or per client address, unauthenticated). */
+      messagesPerMinute: intIn(1, 100000).optional(),
+      idleTimeoutSeconds: intIn(10, 3600, 'seconds, ').optional(),
+      ...loginLimitFields,
+    })
+    .optional(),
+  proxy: z
+    .strictObject({
+      imap: proxyListenerSchema.optional(),
+      pop3: proxyListenerSchema.optional(),
+      /** A client must log in within this time after connecting. */
+      loginTimeoutSeconds: intIn(5, 600, 'seconds, ').optional(),
+      /** A logged-in session that sends and receives nothing this long is closed (IMAP IDLE needs 30 minutes, RFC 9051). */
+      idleTimeoutSeconds: intIn(60, 86400, 'seconds, ').optional(),
+      ...loginLimitFields,
     })
     .optional(),
   servers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' }), serverInputSchema.omit({ name: true })).optional(),

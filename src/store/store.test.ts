@@ -5,6 +5,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { openStore } from './store.js';
+import { migrations } from './migrations/index.js';
 
 function dbFile(): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mailgate-store-')), 'nested', 'mailgate.db');
@@ -28,7 +29,8 @@ describe('openStore (SQLite)', () => {
     const raw = new SQLite(file, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     const applied = raw.prepare('select name from kysely_migration order by name').all() as { name: string }[];
-    expect(applied.map((r) => r.name)).toEqual(['0001_meta', '0002_credentials', '0003_outbound', '0004_client_auth', '0005_inbound', '0006_alerts', '0007_audit', '0008_admin']);
+    expect(applied.map((r) => r.name)).toEqual(Object.keys(migrations).sort());
+    expect(applied.length).toBeGreaterThanOrEqual(9);
     raw.close();
   });
 

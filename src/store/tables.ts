@@ -228,6 +228,27 @@ export interface AdminSetupTokensTable {
   expires_at: string;
 }
 
+/** A password-only program's login at the SMTP relay, bound to one sender. */
+export interface RelayAccountsTable {
+  name: string;
+  sender: string;
+  allow_from: string;
+  password_hash: string;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+}
+
+/** A password-only program's login at the IMAP/POP3 proxy, bound to one upstream server. */
+export interface ProxyAccountsTable {
+  name: string;
+  server: string;
+  password_hash: string;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+}
+
 export interface Database {
   meta: MetaTable;
   credentials: CredentialsTable;
@@ -245,4 +266,6 @@ export interface Database {
   admin_users: AdminUsersTable;
   admin_sessions: AdminSessionsTable;
   admin_setup_tokens: AdminSetupTokensTable;
+  relay_accounts: RelayAccountsTable;
+  proxy_accounts: ProxyAccountsTable;
 }

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { Secret } from '../secrets/secret.js';
 import type { Store } from '../store/store.js';
-import { decoyHash, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
+import { decoyHash, hashPassword, passwordProblem, verifyPassword } from '../accounts/passwords.js';
 
 export interface AdminUser {
   id: number;

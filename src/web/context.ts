@@ -2,7 +2,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../services.js';
 import type { AdminAccounts } from './adminAccounts.js';
-import type { LoginThrottle } from './loginThrottle.js';
+import type { LoginThrottle } from '../accounts/loginThrottle.js';
 import type { Flash, Session, SessionStore } from './sessions.js';
 import type { SafeHtml } from './html.js';
 

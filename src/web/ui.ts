@@ -11,7 +11,7 @@ import { registerAssetRoutes } from './assets.js';
 import { attachSession, findSession, sessionOf, type PageContent, type WebContext } from './context.js';
 import { html } from './html.js';
 import { layout, URGENT_STATUSES } from './layout.js';
-import { LoginThrottle } from './loginThrottle.js';
+import { LoginThrottle } from '../accounts/loginThrottle.js';
 import { csrfMatches, SessionStore, type Session } from './sessions.js';
 import { registerAuthPages } from './pages/auth.js';
 import { registerCredentialPages } from './pages/credentials.js';

@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { problemsByField } from './components.js';
 import { html, raw } from './html.js';
-import { LoginThrottle } from './loginThrottle.js';
-import { hashPassword, passwordProblem, verifyPassword } from './passwords.js';
+import { LoginThrottle } from '../accounts/loginThrottle.js';
+import { hashPassword, passwordProblem, verifyPassword } from '../accounts/passwords.js';
 
 describe('html templates', () => {
   it('escapes every interpolated value, in text and in attributes, unless it is markup built the same way', () => {

@@ -8,6 +8,7 @@ import { migration0005Inbound } from './0005_inbound.js';
 import { migration0006Alerts } from './0006_alerts.js';
 import { migration0007Audit } from './0007_audit.js';
 import { migration0008Admin } from './0008_admin.js';
+import { migration0009Accounts } from './0009_accounts.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -19,4 +20,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0006_alerts': migration0006Alerts,
   '0007_audit': migration0007Audit,
   '0008_admin': migration0008Admin,
+  '0009_accounts': migration0009Accounts,
 };

@@ -1,4 +1,4 @@
-// Admin password hashing with scrypt (RFC 7914): salted, parameters stored with the hash, compared in constant time.
+// Password hashing with scrypt (RFC 7914) for admins and relay/proxy accounts: salted, parameters stored with the hash, compared in constant time.
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 
