@@ -65,6 +65,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     services.watcherChanged = (name) => watchers.changed(name);
     await watchers.start();
     lifecycle.onStop('watchers', () => watchers.stop());
+    // Local endpoints for password-only programs (SMTP relay, IMAP/POP3 proxies): each starts its listeners here and
+    // registers its stop step; one that cannot listen fails the start with exit 2 naming its config key.
+    // (relay listeners)
+    // (proxy listeners)
     services.alerts.start();
     lifecycle.onStop('alerts', () => services.alerts.stop());
     // Stop steps run in reverse: the worker finishes its sends first; a message accepted meanwhile stays queued

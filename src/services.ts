@@ -66,7 +66,8 @@ export function redirectUriOf(config: Config): string {
 export function createServices(config: Config, logger: Logger, store: Store, keyring: Keyring): Services {
   const redirectUri = redirectUriOf(config);
   const credentialRepo = new CredentialRepository(store, keyring);
-  const metrics = new Metrics(store);
+  const listeners = new ListenerRegistry(store);
+  const metrics = new Metrics(store, listeners);
   const tokens = new TokenManager(credentialRepo, logger.child({ component: 'tokens' }), {
     onOutcome: (outcome) => metrics.refreshes.inc({ outcome }),
     refreshMarginMs: config.tokens.refreshMarginSeconds * 1000,
@@ -104,7 +105,7 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     admins: new AdminAccounts(store),
     relayAccounts: new RelayAccounts({ store, audit, logger: logger.child({ component: 'relay-accounts' }), guard: { maxFailures: config.relay.login.maxFailures, lockoutMs: config.relay.login.lockoutMs } }, senders),
     proxyAccounts: new ProxyAccounts({ store, audit, logger: logger.child({ component: 'proxy-accounts' }), guard: { maxFailures: config.proxy.login.maxFailures, lockoutMs: config.proxy.login.lockoutMs } }, serverRepo),
-    listeners: new ListenerRegistry(store),
+    listeners,
   };
   services.alerts = new AlertService(services, logger.child({ component: 'alerts' }));
   return services;

@@ -3,6 +3,7 @@ import client from 'prom-client';
 import { sql } from 'kysely';
 import type { Store } from '../store/store.js';
 import { OUTBOX_STATUSES } from '../outbox/repository.js';
+import type { ListenerRegistry } from '../listeners/registry.js';
 
 export type RefreshOutcome = 'success' | 'needs_reauthorization' | 'client_secret_invalid' | 'transient_failure' | 'refused';
 export type SendOutcome = 'sent' | 'retry' | 'next_server' | 'failed';
@@ -15,8 +16,14 @@ export class Metrics {
   readonly sends: client.Counter<'server' | 'outcome'>;
   readonly webhookDeliveries: client.Counter<'watcher' | 'outcome'>;
   readonly httpDuration: client.Histogram<'method' | 'route' | 'status'>;
+  /** Logins at the relay and the proxies: `listener` is smtp-relay, imap-proxy or pop3-proxy; outcome success, invalid, locked, upstream_failed. */
+  readonly listenerLogins: client.Counter<'listener' | 'outcome'>;
+  /** Messages the relay accepted into the outbox, and the ones it refused, by reply class. */
+  readonly relayMessages: client.Counter<'outcome'>;
+  /** Bytes relayed by the proxies, client→upstream (`up`) and upstream→client (`down`). */
+  readonly proxyBytes: client.Counter<'listener' | 'direction'>;
 
-  constructor(store: Store) {
+  constructor(store: Store, listeners?: ListenerRegistry) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'mailgate_process_' });
     this.refreshes = new client.Counter({ name: 'mailgate_token_refreshes_total', help: 'Token requests (refresh, client credentials, service account) by outcome', labelNames: ['outcome'], registers });
@@ -28,6 +35,33 @@ export class Metrics {
       labelNames: ['method', 'route', 'status'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
+    });
+
+    this.listenerLogins = new client.Counter({ name: 'mailgate_listener_logins_total', help: 'Logins at the SMTP relay and the IMAP/POP3 proxies by listener and outcome', labelNames: ['listener', 'outcome'], registers });
+    this.relayMessages = new client.Counter({ name: 'mailgate_relay_messages_total', help: 'Messages submitted to the SMTP relay: accepted into the outbox, or refused (by reason)', labelNames: ['outcome'], registers });
+    this.proxyBytes = new client.Counter({ name: 'mailgate_proxy_bytes_total', help: 'Bytes relayed by the IMAP/POP3 proxies by direction (up: client to server)', labelNames: ['listener', 'direction'], registers });
+    new client.Gauge({
+      name: 'mailgate_listener_sessions',
+      help: 'Open connections of each relay/proxy listener (state: connected or authenticated)',
+      labelNames: ['listener', 'kind', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const l of listeners?.list() ?? []) {
+          this.set({ listener: l.id, kind: l.kind, state: 'connected' }, l.sessions - l.authenticated);
+          this.set({ listener: l.id, kind: l.kind, state: 'authenticated' }, l.authenticated);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'mailgate_listener_up',
+      help: '1 while a relay/proxy listener listens, 0 when it failed to start',
+      labelNames: ['listener', 'kind'],
+      registers,
+      collect() {
+        this.reset();
+        for (const l of listeners?.list() ?? []) this.set({ listener: l.id, kind: l.kind }, l.state === 'listening' ? 1 : 0);
+      },
     });
 
     new client.Gauge({
