@@ -23,6 +23,9 @@ export const MAIL_BED_PACKAGES: readonly string[] = [
  */
 export const BROWSER_PACKAGES: readonly string[] = ['chromium'];
 
+/** Real mail programs from Debian that talk to the relay and proxies as a user's program would; curl is one too. */
+export const MAIL_CLIENT_PACKAGES: readonly string[] = ['msmtp', 'fetchmail', 'curl'];
+
 /** Packages dpkg does not report as fully installed ("install ok installed"). */
 export async function findMissingPackages(pkgs: readonly string[]): Promise<string[]> {
   if (pkgs.length === 0) return [];

@@ -20,7 +20,7 @@ export interface MailgateApp {
   close(): Promise<void>;
 }
 
-export async function startMailgateApp(options: { configure?: (config: Config) => Config; reopen?: MailgateApp; outboxWorker?: boolean; watchers?: boolean } = {}): Promise<MailgateApp> {
+export async function startMailgateApp(options: { configure?: (config: Config) => Config; reopen?: MailgateApp; outboxWorker?: boolean; watchers?: boolean; relay?: boolean; proxies?: boolean } = {}): Promise<MailgateApp> {
   const port = await getFreePort();
   const url = `http://127.0.0.1:${port}`;
   let captured = '';
