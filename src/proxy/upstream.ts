@@ -1,0 +1,63 @@
+// Connections from a proxy to the real mail server: TCP with TLS from the start or after STARTTLS/STLS, no Nagle delay, the server's own CA settings.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { ResolvedServer } from '../servers/model.js';
+
+/** The upstream server could not be reached or refused TLS: the client gets "unavailable, try later". */
+export class UpstreamError extends Error {
+  constructor(message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'UpstreamError';
+  }
+}
+
+const CONNECT_TIMEOUT_MS = 15_000;
+
+function tlsOptions(server: ResolvedServer): tls.ConnectionOptions {
+  return {
+    servername: net.isIP(server.host) ? undefined : server.host,
+    // tlsCa is trusted besides the system's CAs, not instead of them.
+    ...(server.tlsCa ? { ca: [...tls.rootCertificates, server.tlsCa] } : {}),
+    rejectUnauthorized: server.tlsRejectUnauthorized,
+    minVersion: 'TLSv1.2',
+  };
+}
+
+/** TCP (or TLS for `security: tls`) to the server; resolves once connected (and the handshake is done). */
+export function dialUpstream(server: ResolvedServer): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket =
+      server.security === 'tls'
+        ? tls.connect({ host: server.host, port: server.port, ...tlsOptions(server) })
+        : net.connect({ host: server.host, port: server.port });
+    const fail = (err: Error) => {
+      socket.destroy();
+      reject(new UpstreamError(`cannot reach ${server.host}:${server.port}: ${err.message}`, err));
+    };
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => fail(new Error('no answer within 15 s')));
+    socket.once('error', fail);
+    socket.once(server.security === 'tls' ? 'secureConnect' : 'connect', () => {
+      socket.setTimeout(0);
+      socket.off('error', fail);
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+  });
+}
+
+/** TLS over an upstream socket after the server said yes to STARTTLS/STLS. */
+export function upgradeUpstream(socket: net.Socket, server: ResolvedServer): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const secure = tls.connect({ socket, ...tlsOptions(server) });
+    const fail = (err: Error) => {
+      secure.destroy();
+      reject(new UpstreamError(`TLS with ${server.host}:${server.port} failed: ${err.message}`, err));
+    };
+    secure.once('error', fail);
+    secure.once('secureConnect', () => {
+      secure.off('error', fail);
+      secure.setNoDelay(true);
+      resolve(secure);
+    });
+  });
+}
