@@ -6,10 +6,11 @@ import { registerCredentialRoutes } from '../credentials/routes.js';
 import { registerMessageRoutes } from '../outbox/routes.js';
 import { registerServerRoutes } from '../servers/routes.js';
 import { registerWatcherRoutes } from '../inbound/routes.js';
+import { registerAccountRoutes } from '../accounts/routes.js';
 import { registerCallbackRoute, type CallbackListener } from '../oauth/callbackRoute.js';
 import type { Services } from '../services.js';
 import { registerApiKeyRoutes } from './apiKeyRoutes.js';
-import { findPrincipal, requireScope } from './apiAuth.js';
+import { findPrincipal, guardBeforeBody, requireScope } from './apiAuth.js';
 import { fieldsOf } from '../audit/auditLog.js';
 import { registerHealthRoutes } from './health.js';
 import { registerWebUi } from '../web/ui.js';
@@ -22,6 +23,8 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
     trustProxy: false,
     bodyLimit: 1024 * 1024,
   });
+  // Before any route is added: API key guards move to onRequest, so nobody without a key gets a body read or parsed.
+  app.addHook('onRoute', guardBeforeBody);
 
   // Every error leaves as { error: { code, message } }. A 5xx says nothing specific: the detail goes to the log only.
   app.setErrorHandler((err, request, reply) => {
@@ -61,7 +64,7 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
     reply.header('content-type', services.metrics.registry.contentType);
     return services.metrics.registry.metrics();
   });
-  registerHealthRoutes(app, services.store);
+  registerHealthRoutes(app, services.store, services.listeners);
   // The web UI first: its cookie parser serves the callback too (a sign-in started in the UI is bound to that browser).
   const web = registerWebUi(app, services);
   registerCallbackRoute(app, services.authorization, { onOutcome: options.onOAuthCallback, audit: services.audit, browser: browserCallback(web) });
@@ -70,6 +73,7 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
   registerServerRoutes(app, services);
   registerMessageRoutes(app, services);
   registerWatcherRoutes(app, services);
+  registerAccountRoutes(app, services);
   app.get<{ Querystring: { limit?: string; target?: string } }>('/api/v1/audit', { preHandler: requireScope(services.apiKeys, 'admin') }, async (request) => ({
     entries: await services.audit.list(Math.min(1000, Math.max(1, Number(request.query.limit ?? 100) || 100)), request.query.target ? { target: request.query.target } : {}),
   }));
