@@ -12,6 +12,7 @@ import { openStore, type Store } from './store/store.js';
 import { RefreshScheduler } from './tokens/refreshScheduler.js';
 import { createOutboxWorker } from './outbox/worker.js';
 import { WatcherManager } from './inbound/manager.js';
+import { ChangeFeed } from './store/changes.js';
 
 export interface Gateway {
   readonly config: Config;
@@ -65,6 +66,20 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     services.watcherChanged = (name) => watchers.changed(name);
     await watchers.start();
     lifecycle.onStop('watchers', () => watchers.stop());
+    // Changes made elsewhere (the CLI, another instance, the config file at another start) reach this one within a
+    // second: watchers restart or stop, pooled connections and cached app settings are dropped.
+    const changes = new ChangeFeed(store.changes, logger.child({ component: 'changes' }));
+    changes.subscribe('watchers', (name) => watchers.changed(name));
+    changes.subscribe('credentials', (name) => services.tokens.forget(name));
+    changes.subscribe('servers', (name) => {
+      services.transports.forget(name);
+      void services.serverRepo.usedBy(name).then(
+        (users) => users.watchers.forEach((watcher) => watchers.changed(watcher)),
+        (err: unknown) => logger.warn({ err, server: name }, 'cannot find the watchers of a changed server'),
+      );
+    });
+    await changes.start();
+    lifecycle.onStop('change feed', () => changes.stop());
     // Local endpoints for password-only programs (SMTP relay, IMAP/POP3 proxies): each starts its listeners here and
     // registers its stop step; one that cannot listen fails the start with exit 2 naming its config key.
     // (relay listeners)

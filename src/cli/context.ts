@@ -24,10 +24,25 @@ export async function withServices<T>(options: ConfigOption, run: (services: Ser
     const { keyring, warnings } = await unlockKeyring(config.masterKey, store);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     const services = createServices(config, logger, store, keyring);
+    await syncConfigFile(services);
     const result = await run(services);
     if (audit) await services.audit.record(cliActor(), audit.action, audit.target, { fields: audit.fields ?? [] });
     return result;
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * The config file's servers and senders, as the file says now, before any command: `server list` and `sender add
+ * --primary <a file server>` must see them without a `serve` first. A file that does not validate is reported as a
+ * warning here (the command may be the fix) and refused by `serve`.
+ */
+async function syncConfigFile(services: Services): Promise<void> {
+  try {
+    await services.servers.syncFromConfig(services.config.servers);
+    await services.senders.syncFromConfig(services.config.senders);
+  } catch (err) {
+    process.stderr.write(`warning: the config file's servers/senders are not applied: ${err instanceof Error ? err.message : String(err)}\n`);
   }
 }

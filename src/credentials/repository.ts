@@ -60,7 +60,7 @@ export class CredentialRepository {
         })
         .execute();
       await trx.insertInto('credential_events').values({ credential_name: settings.name, at, from_status: null, to_status: 'pending', reason: 'created' }).execute();
-    });
+    });    await this.store.changes.record('credentials', settings.name);
   }
 
   /** Replaces the settings; `clientSecret` undefined keeps the stored one. Tokens are kept unless `dropTokens`. */
@@ -70,6 +70,7 @@ export class CredentialRepository {
     if (dropTokens) Object.assign(values, { access_token: null, refresh_token: null, expires_at: null, granted_scopes: null, identity: null });
     await this.store.db.updateTable('credentials').set(values).where('name', '=', settings.name).execute();
     if (dropTokens) await this.setStatus(settings.name, { status: 'pending', reason: 'settings changed: connect again' });
+    await this.store.changes.record('credentials', settings.name);
   }
 
   async find(name: string): Promise<CredentialRow | undefined> {
@@ -97,6 +98,7 @@ export class CredentialRepository {
     if (result.numDeletedRows === 0n) throw new MailgateError(ErrorCode.NOT_FOUND, `no credential named ${JSON.stringify(name)}`);
     await this.store.db.deleteFrom('oauth_states').where('credential_name', '=', name).execute();
     await this.store.db.insertInto('credential_events').values({ credential_name: name, at: now(), from_status: null, to_status: 'removed', reason: 'removed' }).execute();
+    await this.store.changes.record('credentials', name);
   }
 
   /** The sealed client-authentication material (a secret, a certificate PEM, or a service-account key), opened. */

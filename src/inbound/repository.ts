@@ -60,6 +60,7 @@ export class WatcherRepository {
       .values({ ...values, webhook_secret: sealed ?? '', created_at: at })
       .onConflict((oc) => oc.column('name').doUpdateSet(sealed === undefined ? values : { ...values, webhook_secret: sealed }))
       .execute();
+    await this.store.changes.record('watchers', settings.name);
   }
 
   async remove(name: string): Promise<void> {
@@ -67,6 +68,7 @@ export class WatcherRepository {
       await trx.deleteFrom('watchers').where('name', '=', name).execute();
       await trx.deleteFrom('watcher_state').where('watcher', '=', name).execute();
     });
+    await this.store.changes.record('watchers', name);
   }
 
   secretOf(row: WatcherRow): Secret {

@@ -57,8 +57,14 @@ export class SenderService {
   async remove(name: string): Promise<void> {
     const current = await this.show(name);
     if (current.source === 'config') throw new MailgateError(ErrorCode.INPUT_INVALID, `sender ${name} is defined in the configuration file: remove it there`);
+    // Relay accounts send through their sender: removing it would make their programs fail without a word.
+    const accounts = (await this.store.db.selectFrom('relay_accounts').select('name').where('sender', '=', name).orderBy('name').execute()).map((a) => a.name);
+    if (accounts.length > 0) {
+      throw new MailgateError(ErrorCode.STATE_CONFLICT, `sender ${name} is still used by relay account${accounts.length > 1 ? 's' : ''} ${accounts.join(', ')}: give ${accounts.length > 1 ? 'them' : 'it'} another sender (mailgate relay-account or PATCH /api/v1/relay-accounts/:name) or remove ${accounts.length > 1 ? 'them' : 'it'} first`);
+    }
     this.#recent.clear();
     await this.store.db.deleteFrom('senders').where('name', '=', name).execute();
+    await this.store.changes.record('senders', name);
   }
 
   async list(): Promise<SenderView[]> {
@@ -86,11 +92,23 @@ export class SenderService {
   }
 
   async syncFromConfig(senders: Readonly<Record<string, unknown>>): Promise<void> {
-    for (const [name, value] of Object.entries(senders)) await this.#save(await this.#validate({ ...(value as object), name }, `senders.${name}`), 'config');
+    for (const [name, value] of Object.entries(senders)) {
+      const input = await this.#validate({ ...(value as object), name }, `senders.${name}`);
+      const existing = await this.#find(name);
+      // Unchanged: no write (the CLI syncs on every run; the running instances need not hear of it).
+      const same =
+        existing?.source === 'config' &&
+        existing.primary_server === input.primary &&
+        existing.backups === JSON.stringify(input.backups ?? []) &&
+        existing.from_address === input.from &&
+        existing.reply_to === (input.replyTo ?? null);
+      if (!same) await this.#save(input, 'config');
+    }
     for (const row of await this.store.db.selectFrom('senders').select(['name', 'source']).execute()) {
       if (row.source === 'config' && !(row.name in senders)) {
         this.#recent.clear();
         await this.store.db.deleteFrom('senders').where('name', '=', row.name).execute();
+        await this.store.changes.record('senders', row.name);
       }
     }
   }
@@ -132,6 +150,7 @@ export class SenderService {
       .values({ ...values, created_at: at })
       .onConflict((oc) => oc.column('name').doUpdateSet(values))
       .execute();
+    await this.store.changes.record('senders', input.name);
   }
 }
 

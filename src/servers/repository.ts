@@ -66,19 +66,23 @@ export class ServerRepository {
       .values({ ...values, password: password ?? null, created_at: at })
       .onConflict((oc) => oc.column('name').doUpdateSet(record.auth.type === 'password' && password === undefined ? values : { ...values, password: password ?? null }))
       .execute();
+    await this.store.changes.record('servers', record.name);
   }
 
   async remove(name: string): Promise<void> {
     await this.store.db.deleteFrom('servers').where('name', '=', name).execute();
+    await this.store.changes.record('servers', name);
   }
 
   /** The senders (as primary or backup) and watchers that name this server. */
-  async usedBy(name: string): Promise<{ senders: string[]; watchers: string[] }> {
+  async usedBy(name: string): Promise<{ senders: string[]; watchers: string[]; proxyAccounts: string[] }> {
     const senders = await this.store.db.selectFrom('senders').select(['name', 'primary_server', 'backups']).execute();
     const watchers = await this.store.db.selectFrom('watchers').select('name').where('server', '=', name).execute();
+    const proxyAccounts = await this.store.db.selectFrom('proxy_accounts').select('name').where('server', '=', name).orderBy('name').execute();
     return {
       senders: senders.filter((s) => s.primary_server === name || (JSON.parse(s.backups) as string[]).includes(name)).map((s) => s.name),
       watchers: watchers.map((w) => w.name),
+      proxyAccounts: proxyAccounts.map((a) => a.name),
     };
   }
 

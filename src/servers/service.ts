@@ -2,7 +2,7 @@
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { CredentialRepository } from '../credentials/repository.js';
 import { settingsOf } from '../credentials/repository.js';
-import { serverInputSchema, type ServerInput, type ServerView } from './model.js';
+import { serverInputSchema, type ResolvedServer, type ServerInput, type ServerView } from './model.js';
 import type { ServerRecord, ServerRepository, ServerRow } from './repository.js';
 
 type Warning = ServerView['warnings'][number];
@@ -48,12 +48,13 @@ export class ServerService {
     return this.show(name);
   }
 
-  /** Refused while a sender or watcher names the server: removing it would break them silently. */
+  /** Refused while a sender, watcher or proxy account names the server: removing it would break them silently. */
   async remove(name: string): Promise<void> {
     this.#assertEditable(await this.repo.get(name));
-    const { senders, watchers } = await this.repo.usedBy(name);
-    if (senders.length + watchers.length > 0) {
-      const users = [senders.length ? `sender${senders.length > 1 ? 's' : ''} ${senders.join(', ')}` : '', watchers.length ? `watcher${watchers.length > 1 ? 's' : ''} ${watchers.join(', ')}` : ''].filter(Boolean).join(' and ');
+    const { senders, watchers, proxyAccounts } = await this.repo.usedBy(name);
+    if (senders.length + watchers.length + proxyAccounts.length > 0) {
+      const named = (word: string, names: string[]) => (names.length ? `${word}${names.length > 1 ? 's' : ''} ${names.join(', ')}` : '');
+      const users = [named('sender', senders), named('watcher', watchers), named('proxy account', proxyAccounts)].filter(Boolean).join(' and ');
       throw new MailgateError(ErrorCode.STATE_CONFLICT, `server ${name} is still used by ${users}: point them to another server or remove them first`);
     }
     await this.repo.remove(name);
@@ -76,7 +77,11 @@ export class ServerService {
   async syncFromConfig(servers: Readonly<Record<string, unknown>>): Promise<void> {
     for (const [name, value] of Object.entries(servers)) {
       const input = parseServerInput({ ...(value as object), name }, `servers.${name}`);
-      await this.repo.save(recordOf(input, 'config'));
+      const record = recordOf(input, 'config');
+      // Unchanged: no write, so the running instances keep their pooled connections (the CLI syncs on every run).
+      const existing = await this.repo.find(name);
+      if (existing?.source === 'config' && sameServer(this.repo.resolve(existing), record)) continue;
+      await this.repo.save(record);
       this.onChange(name);
     }
     for (const row of await this.repo.list()) {
@@ -142,6 +147,13 @@ export function parseServerInput(raw: unknown, prefix?: string): ServerInput {
     throw new MailgateError(ErrorCode.INPUT_INVALID, `${prefix ? `${prefix}.` : ''}username: required with oauth2 authentication (the mailbox address the token belongs to)`);
   }
   return input;
+}
+
+function sameServer(stored: ResolvedServer, record: ServerRecord): boolean {
+  const auth = record.auth.type === 'password' ? { type: 'password', password: record.auth.password ?? '' } : record.auth;
+  const wanted = { protocol: record.protocol, host: record.host, port: record.port, security: record.security, username: record.username, auth, tlsCa: record.tlsCa, tlsRejectUnauthorized: record.tlsRejectUnauthorized };
+  const { name: _name, ...have } = stored;
+  return JSON.stringify(have, Object.keys(wanted).sort()) === JSON.stringify(wanted, Object.keys(wanted).sort()) && JSON.stringify(have.auth) === JSON.stringify(auth);
 }
 
 function recordOf(input: ServerInput, source: 'config' | 'api'): ServerRecord {

@@ -7,10 +7,13 @@ import { ErrorCode, MailgateError } from '../errors.js';
 import type { DatabaseLocation } from '../config/load.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './tables.js';
+import { ChangeLog } from './changes.js';
 
 export interface Store {
   readonly db: Kysely<Database>;
   readonly kind: DatabaseLocation['kind'];
+  /** Where writes to definitions are logged for the other running instances (and `serve` beside the CLI). */
+  readonly changes: ChangeLog;
   /** Throws STORE_UNAVAILABLE when the database does not answer (used by /readyz). */
   ping(): Promise<void>;
   getMeta(name: string): Promise<string | undefined>;
@@ -32,6 +35,7 @@ export async function openStore(location: DatabaseLocation): Promise<Store> {
   return {
     db,
     kind: location.kind,
+    changes: new ChangeLog(db),
     async ping() {
       try {
         await sql`select 1`.execute(db);

@@ -130,6 +130,10 @@ export interface OutboxTable {
   created_at: string;
   updated_at: string;
   sent_at: string | null;
+  /** Raw MIME of a relay submission (null: an API message, composed from `message`). */
+  raw: Buffer | null;
+  /** JSON SMTP envelope of a raw message: { from, to[] }. */
+  envelope: string | null;
 }
 
 export interface WatchersTable {
@@ -249,6 +253,15 @@ export interface ProxyAccountsTable {
   last_login_at: string | null;
 }
 
+/** One change to a definition, for the other running instances to pick up. */
+export interface ChangesTable {
+  seq: Generated<number>;
+  topic: string;
+  name: string;
+  origin: string;
+  at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   credentials: CredentialsTable;
@@ -268,4 +281,5 @@ export interface Database {
   admin_setup_tokens: AdminSetupTokensTable;
   relay_accounts: RelayAccountsTable;
   proxy_accounts: ProxyAccountsTable;
+  changes: ChangesTable;
 }

@@ -9,6 +9,8 @@ import { migration0006Alerts } from './0006_alerts.js';
 import { migration0007Audit } from './0007_audit.js';
 import { migration0008Admin } from './0008_admin.js';
 import { migration0009Accounts } from './0009_accounts.js';
+import { migration0010OutboxRaw } from './0010_outbox_raw.js';
+import { migration0011Changes } from './0011_changes.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -21,4 +23,6 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0007_audit': migration0007Audit,
   '0008_admin': migration0008Admin,
   '0009_accounts': migration0009Accounts,
+  '0010_outbox_raw': migration0010OutboxRaw,
+  '0011_changes': migration0011Changes,
 };

@@ -1,0 +1,103 @@
+// Change propagation: every write to a definition (credential, server, sender, watcher) is logged, and each running instance polls the log and tells its subscribers.
+import crypto from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Logger } from '../log.js';
+import type { Database } from './tables.js';
+
+export type ChangeTopic = 'credentials' | 'servers' | 'senders' | 'watchers';
+
+export interface Change {
+  seq: number;
+  topic: ChangeTopic;
+  name: string;
+}
+
+/** Entries older than this are pruned; an instance that was away longer reloads everything anyway (it restarts). */
+const KEEP_MS = 24 * 3_600_000;
+
+/** The writing side: one per open store, with this process's origin id. */
+export class ChangeLog {
+  /** Changes made by this process are not told back to it (it acted on them already). */
+  readonly origin = crypto.randomUUID();
+
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async record(topic: ChangeTopic, name: string): Promise<void> {
+    await this.db.insertInto('changes').values({ topic, name, origin: this.origin, at: new Date().toISOString() }).execute();
+  }
+
+  async latest(): Promise<number> {
+    const row = await this.db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    return Number(row?.seq ?? 0);
+  }
+
+  /** Changes after `seq` made by other processes, oldest first. */
+  async since(seq: number): Promise<{ last: number; changes: Change[] }> {
+    const rows = await this.db.selectFrom('changes').select(['seq', 'topic', 'name', 'origin']).where('seq', '>', seq).orderBy('seq').limit(1000).execute();
+    const last = rows.length > 0 ? rows[rows.length - 1]!.seq : seq;
+    return { last, changes: rows.filter((r) => r.origin !== this.origin).map((r) => ({ seq: r.seq, topic: r.topic as ChangeTopic, name: r.name })) };
+  }
+
+  async prune(): Promise<void> {
+    await this.db.deleteFrom('changes').where('at', '<', new Date(Date.now() - KEEP_MS).toISOString()).execute();
+  }
+}
+
+type Subscriber = (name: string) => void;
+
+/** The reading side, in `serve`: polls the log (one indexed query a second) and calls the topic's subscribers. */
+export class ChangeFeed {
+  readonly #subscribers = new Map<ChangeTopic, Subscriber[]>();
+  #cursor = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #polling: Promise<void> = Promise.resolve();
+  #lastPrune = 0;
+
+  constructor(
+    private readonly log: ChangeLog,
+    private readonly logger: Logger,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  subscribe(topic: ChangeTopic, subscriber: Subscriber): void {
+    this.#subscribers.set(topic, [...(this.#subscribers.get(topic) ?? []), subscriber]);
+  }
+
+  /** Starts from the newest entry: what happened before this start was read by the start itself. */
+  async start(): Promise<void> {
+    this.#cursor = await this.log.latest();
+    this.#timer = setInterval(() => {
+      this.#polling = this.#polling.then(() => this.poll());
+    }, this.intervalMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#polling;
+  }
+
+  /** One poll (the timer calls it; tests may too). */
+  async poll(): Promise<void> {
+    try {
+      const { last, changes } = await this.log.since(this.#cursor);
+      this.#cursor = last;
+      for (const change of changes) {
+        for (const subscriber of this.#subscribers.get(change.topic) ?? []) {
+          try {
+            subscriber(change.name);
+          } catch (err) {
+            this.logger.error({ err, topic: change.topic, name: change.name }, 'a change subscriber failed');
+          }
+        }
+      }
+      if (changes.length > 0) this.logger.info({ changes: changes.map((c) => `${c.topic}:${c.name}`) }, 'picked up changes made elsewhere');
+      if (Date.now() - this.#lastPrune > 3_600_000) {
+        this.#lastPrune = Date.now();
+        await this.log.prune();
+      }
+    } catch (err) {
+      this.logger.warn({ err }, 'cannot read the change log; trying again');
+    }
+  }
+}
