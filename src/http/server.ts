@@ -25,6 +25,11 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
   });
   // Before any route is added: API key guards move to onRequest, so nobody without a key gets a body read or parsed.
   app.addHook('onRoute', guardBeforeBody);
+  // `curl -X POST -H 'Content-Type: application/json' …/refresh` sends the header with no body: take that as {}, as
+  // fastify's default parser would not (FST_ERR_CTP_EMPTY_JSON_BODY). Anything else goes to the default parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (body === '' ? done(null, {}) : parseJson(request, body.toString(), done)));
 
   // Every error leaves as { error: { code, message } }. A 5xx says nothing specific: the detail goes to the log only.
   app.setErrorHandler((err, request, reply) => {

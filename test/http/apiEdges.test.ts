@@ -71,3 +71,28 @@ describe('API keys are checked before the body is read', () => {
     expect(audit.json.entries.some((e: { actor: string; action: string }) => e.actor === 'apikey:test-admin' && e.action === 'POST /api/v1/apikeys')).toBe(true);
   });
 });
+
+describe('a POST with Content-Type: application/json and no body', () => {
+  it('is taken as {} (curl scripts that set the header on every call), not refused as an empty JSON body', async () => {
+    const curl = (path: string) =>
+      run('curl', ['-sS', '-X', 'POST', '-H', 'Content-Type: application/json', '-H', `Authorization: Bearer ${app.adminKey}`, '-w', '\n%{http_code}', `${app.url}${path}`]).then(({ stdout }) => {
+        const lines = stdout.split('\n');
+        return { status: Number(lines.pop()), json: JSON.parse(lines.join('\n')) as Record<string, any> };
+      });
+    const authorize = await curl('/api/v1/credentials/keep/authorize');
+    expect(authorize.status).toBe(200);
+    expect(authorize.json.authorizationUrl).toMatch(/^https:\/\/accounts\.google\.com\//);
+    // A route that needs fields says which ones are missing, as for any other incomplete body.
+    const incomplete = await curl('/api/v1/apikeys');
+    expect(incomplete.status).toBe(400);
+    expect(incomplete.json.error.code).toBe('INPUT_INVALID');
+    expect(incomplete.json.error.message).toContain('name');
+  });
+
+  it('still refuses a JSON body that does not parse, and a prototype-poisoning one', async () => {
+    const broken = await fetch(`${app.url}/api/v1/apikeys`, { method: 'POST', headers: { authorization: `Bearer ${app.adminKey}`, 'content-type': 'application/json' }, body: '{"name":' });
+    expect(broken.status).toBe(400);
+    const poisoned = await fetch(`${app.url}/api/v1/apikeys`, { method: 'POST', headers: { authorization: `Bearer ${app.adminKey}`, 'content-type': 'application/json' }, body: '{"__proto__":{"admin":true},"name":"x","scopes":["send"]}' });
+    expect(poisoned.status).toBe(400);
+  });
+});
