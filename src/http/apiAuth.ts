@@ -45,7 +45,7 @@ export function requireScope(apiKeys: ApiKeyService, scope: RequiredScope): preH
     }
     const required = scopeOf(request);
     if (!allows(principal, required)) {
-      return deny(reply, 403, `Bearer realm="mailgate", error="insufficient_scope", scope="${required.replace(/["\\]/g, '')}"`, ErrorCode.FORBIDDEN, `this API key lacks the scope ${JSON.stringify(required)}`);
+      return deny(reply, 403, `Bearer realm="mailgate", error="insufficient_scope", scope="${headerSafe(required)}"`, ErrorCode.FORBIDDEN, `this API key lacks the scope ${JSON.stringify(required)}`);
     }
     principals.set(request, principal);
   }, { [API_KEY_GUARD]: true });
@@ -71,6 +71,14 @@ function handlersOf<T>(hooks: T | T[] | undefined): T[] {
 
 function isApiKeyGuard(handler: unknown): boolean {
   return typeof handler === 'function' && (handler as { [API_KEY_GUARD]?: boolean })[API_KEY_GUARD] === true;
+}
+
+/**
+ * A header value may hold visible ASCII only: a scope built from a path parameter (`token:a%00`, `token:%E2%82%AC`)
+ * would otherwise make Node refuse the header and turn a 403 into a 500. Quotes and backslashes would end the string.
+ */
+function headerSafe(value: string): string {
+  return value.replace(/[^\x20-\x7e]|["\\]/g, '');
 }
 
 /** The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1). */

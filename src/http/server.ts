@@ -61,6 +61,11 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
       .record(`apikey:${findPrincipal(request)?.name ?? 'unknown'}`, `${request.method} ${route}`, typeof target === 'string' ? target : undefined, { fields: fieldsOf(request.body), status: reply.statusCode })
       .catch((err: unknown) => request.log.error({ err }, 'cannot write the audit log'));
   });
+  // API answers name credentials, keys and messages: no cache (browser, proxy) keeps them. Routes that set their own keep it.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.url.startsWith('/api/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
   app.addHook('onResponse', async (request, reply) => {
     services.metrics.httpDuration.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });

@@ -96,3 +96,29 @@ describe('a POST with Content-Type: application/json and no body', () => {
     expect(poisoned.status).toBe(400);
   });
 });
+
+describe('hostile path parameters and caching', () => {
+  it('answers 403 with a clean challenge, not a 500, when a path parameter holds a control or non-Latin-1 character', async () => {
+    const reader = (await app.services.apiKeys.create('gmail-reader', ['token:gmail'])).key.reveal();
+    for (const [encoded, shown] of [['a%00', 'token:a'], ['a%0D%0ASet-Cookie:%20x=1', 'token:aSet-Cookie: x=1'], ['caf%C3%A9%E2%82%AC', 'token:caf'], ['%22q%5C', 'token:q']]) {
+      const res = await fetch(`${app.url}/api/v1/credentials/${encoded}/access-token`, { headers: { authorization: `Bearer ${reader}` } });
+      expect(res.status, encoded).toBe(403);
+      expect(res.headers.get('www-authenticate')).toBe(`Bearer realm="mailgate", error="insufficient_scope", scope="${shown}"`);
+      expect(res.headers.get('set-cookie')).toBeNull();
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('FORBIDDEN');
+    }
+    expect(app.logs()).not.toContain('"level":"error"');
+  });
+
+  it('marks every JSON API answer Cache-Control: no-store (success, refusal, not found), keeping a route\'s own value', async () => {
+    const answers = [
+      await fetch(`${app.url}/api/v1/credentials`, { headers: { authorization: `Bearer ${app.adminKey}` } }),
+      await fetch(`${app.url}/api/v1/credentials/keep`, { headers: { authorization: `Bearer ${app.adminKey}` } }),
+      await fetch(`${app.url}/api/v1/credentials`),
+      await fetch(`${app.url}/api/v1/credentials/nobody`, { headers: { authorization: `Bearer ${app.adminKey}` } }),
+      await fetch(`${app.url}/api/v1/no-such-route`),
+    ];
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 401, 404, 404]);
+    for (const res of answers) expect(res.headers.get('cache-control'), res.url).toBe('no-store');
+  });
+});
