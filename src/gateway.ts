@@ -12,6 +12,7 @@ import { openStore, type Store } from './store/store.js';
 import { RefreshScheduler } from './tokens/refreshScheduler.js';
 import { createOutboxWorker } from './outbox/worker.js';
 import { WatcherManager } from './inbound/manager.js';
+import { startProxyListeners, stopProxyListeners } from './proxy/start.js';
 import { ChangeFeed } from './store/changes.js';
 
 export interface Gateway {
@@ -83,7 +84,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // Local endpoints for password-only programs (SMTP relay, IMAP/POP3 proxies): each starts its listeners here and
     // registers its stop step; one that cannot listen fails the start with exit 2 naming its config key.
     // (relay listeners)
-    // (proxy listeners)
+    const proxies = await startProxyListeners(services, logger.child({ component: 'proxy' }));
+    lifecycle.onStop('proxy listeners', () => stopProxyListeners(proxies));
     services.alerts.start();
     lifecycle.onStop('alerts', () => services.alerts.stop());
     // Stop steps run in reverse: the worker finishes its sends first; a message accepted meanwhile stays queued

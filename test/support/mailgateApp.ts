@@ -5,6 +5,7 @@ import { createLogger } from '../../src/log.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import { createOutboxWorker } from '../../src/outbox/worker.js';
 import { WatcherManager } from '../../src/inbound/manager.js';
+import { startProxyListeners, stopProxyListeners } from '../../src/proxy/start.js';
 import type { Config } from '../../src/config/load.js';
 import { getFreePort } from '../testbed/ports.js';
 import { openTestServices, type TestServices } from './services.js';
@@ -13,6 +14,8 @@ export interface MailgateApp {
   url: string;
   services: TestServices;
   http: FastifyInstance;
+  /** Where the IMAP/POP3 proxy listeners listen (with `proxies: true` and a `proxy.imap` / `proxy.pop3` in the config). */
+  proxies: { imap: { host: string; port: number } | undefined; pop3: { host: string; port: number } | undefined };
   adminKey: string;
   /** Every log line written so far (JSON), for assertions that no secret reached the log. */
   logs(): string;
@@ -48,12 +51,14 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
     services.watcherChanged = (name) => watchers.changed(name);
     await watchers.start();
   }
+  const proxies = options.proxies ? await startProxyListeners(services, services.logger.child({ component: 'proxy' })) : [];
   const adminKey = options.reopen ? options.reopen.adminKey : (await services.apiKeys.create('test-admin', ['admin'])).key.reveal();
   return {
     url,
     services,
     http,
     adminKey,
+    proxies: { imap: proxies.find((l) => l.id === 'proxy.imap')?.address, pop3: proxies.find((l) => l.id === 'proxy.pop3')?.address },
     logs: () => captured,
     async api(method, path, body, key = adminKey) {
       const res = await fetch(`${url}${path}`, {
@@ -71,6 +76,7 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
       return { status: res.status, json, text };
     },
     async close() {
+      await stopProxyListeners(proxies);
       await watchers?.stop();
       await worker?.stop(5000);
       // A browser's preconnected sockets never send a request, so close() would wait for Node's 60 s headers timeout.
