@@ -9,9 +9,24 @@ import { publicPage, randomToken } from '../ui.js';
 import type { AdminUser } from '../adminAccounts.js';
 
 
-/** Only a path on this site may follow sign-in (no open redirect to another host). */
-function safeNext(next: unknown): string {
-  return typeof next === 'string' && /^\/(?![/\\])/.test(next) && !next.startsWith('/login') ? next : '/credentials';
+/**
+ * Only a path on this site may follow sign-in (no open redirect to another host). Resolved the way a browser resolves a
+ * Location: `/\t/evil.example` and `/\evil.example` look like paths but are `//evil.example` once tabs are dropped and
+ * backslashes read as slashes. The answer is path + query only, as the URL parser wrote it: no CR/LF, ASCII only
+ * (a raw non-Latin-1 character in a Location header was a 500).
+ * @see https://url.spec.whatwg.org/#concept-basic-url-parser
+ */
+function safeNext(next: unknown, publicUrl: string): string {
+  const fallback = '/credentials';
+  if (typeof next !== 'string' || !next.startsWith('/')) return fallback;
+  let url: URL;
+  try {
+    url = new URL(next, publicUrl);
+  } catch {
+    return fallback;
+  }
+  if (url.origin !== new URL(publicUrl).origin || url.pathname.startsWith('/login')) return fallback;
+  return url.pathname + url.search;
 }
 
 export function registerAuthPages(app: FastifyInstance, ctx: WebContext): void {
@@ -48,18 +63,18 @@ export function registerAuthPages(app: FastifyInstance, ctx: WebContext): void {
   }
 
   app.get<{ Querystring: { next?: string } }>('/login', { config: { publicPage: true } }, async (request, reply) => {
-    if (await ctx.sessions.find(request.cookies[ctx.sessionCookie])) return reply.redirect(safeNext(request.query.next), 303);
+    if (await ctx.sessions.find(request.cookies[ctx.sessionCookie])) return reply.redirect(safeNext(request.query.next, ctx.services.config.publicUrl), 303);
     if ((await ctx.accounts.count()) === 0) {
       return publicPage(reply, 'Set up Mailgate', html`<section class="panel narrow"><h1>Mailgate has no admin yet</h1>
 <p>Open the one-time setup link Mailgate printed to its log when it started (it begins with <code>/setup?token=</code>), or start Mailgate with <code>MAILGATE_ADMIN_PASSWORD</code> set to create the admin <code>admin</code>.</p></section>`);
     }
-    return loginForm(reply, { next: safeNext(request.query.next) });
+    return loginForm(reply, { next: safeNext(request.query.next, ctx.services.config.publicUrl) });
   });
 
   app.post('/login', { config: { publicPage: true } }, async (request, reply) => {
     const username = formText(request.body, 'username').trim();
     const password = formText(request.body, 'password');
-    const next = safeNext(formText(request.body, 'next'));
+    const next = safeNext(formText(request.body, 'next'), ctx.services.config.publicUrl);
     const cookie = request.cookies[loginCookie];
     if (!cookie || cookie !== formText(request.body, '_csrf')) {
       return loginForm(reply, { next, username, status: 403, error: 'The sign-in form expired. Please sign in again.' });
