@@ -90,4 +90,22 @@ describe('loadConfig', () => {
     expect(missing.code).toBe('CONFIG_UNREADABLE');
     expect(missing.message).toContain('no such file (run `mailgate init`');
   });
+
+  it('resolves relative paths in the file against the file\'s directory, wherever the command runs from; environment paths against the current directory', () => {
+    const etc = dirWithConfig('dataDir: ./state\nmasterKeyFile: keys/master.key\ndatabaseUrl: "sqlite:db/mg.db"\n');
+    const elsewhere = dirWithConfig();
+    const config = loadConfig({ env: {}, cwd: elsewhere, configFile: path.join(etc, 'mailgate.yaml') });
+    expect(config.dataDir).toBe(path.join(etc, 'state'));
+    expect(config.masterKey).toEqual({ kind: 'file', file: path.join(etc, 'keys', 'master.key') });
+    expect(config.database).toEqual({ kind: 'sqlite', file: path.join(etc, 'db', 'mg.db') });
+
+    const bare = dirWithConfig('listen: 127.0.0.1:9000\n');
+    const defaults = loadConfig({ env: {}, cwd: elsewhere, configFile: path.join(bare, 'mailgate.yaml') });
+    expect(defaults.dataDir).toBe(path.join(bare, 'data'));
+    expect(defaults.database).toEqual({ kind: 'sqlite', file: path.join(bare, 'data', 'mailgate.db') });
+
+    const fromEnv = loadConfig({ env: { MAILGATE_DATA_DIR: 'here', MAILGATE_DATABASE_URL: 'sqlite:there.db' }, cwd: elsewhere, configFile: path.join(etc, 'mailgate.yaml') });
+    expect(fromEnv.dataDir).toBe(path.join(elsewhere, 'here'));
+    expect(fromEnv.database).toEqual({ kind: 'sqlite', file: path.join(elsewhere, 'there.db') });
+  });
 });

@@ -161,8 +161,12 @@ export function loadConfig(options: LoadConfigOptions): Config {
     problems.push({ key: 'MAILGATE_ADMIN_PASSWORD', text: `too short (${env.MAILGATE_ADMIN_PASSWORD.length} characters): use at least ${MIN_PASSWORD_LENGTH}` });
   }
 
-  const dataDir = path.resolve(cwd, env.MAILGATE_DATA_DIR ?? fromFile.dataDir ?? 'data');
-  const database = parseDatabaseUrl(env.MAILGATE_DATABASE_URL, fromFile.databaseUrl, dataDir, cwd, problems);
+  // Paths from the environment are relative to the current directory (where the variable was set); paths in the
+  // file — and the default ./data beside it — to the file's directory, so every command that names the same file
+  // opens the same store and key wherever it runs from.
+  const configDir = configFile ? path.dirname(configFile) : cwd;
+  const dataDir = env.MAILGATE_DATA_DIR !== undefined ? path.resolve(cwd, env.MAILGATE_DATA_DIR) : path.resolve(configDir, fromFile.dataDir ?? 'data');
+  const database = parseDatabaseUrl(env.MAILGATE_DATABASE_URL, fromFile.databaseUrl, dataDir, env.MAILGATE_DATABASE_URL !== undefined ? cwd : configDir, problems);
 
   if (problems.length > 0) {
     const where = configFile ? ` (config file ${configFile})` : '';
@@ -174,10 +178,9 @@ export function loadConfig(options: LoadConfigOptions): Config {
   }
 
   const effectiveListen = listen ?? { host: '127.0.0.1', port: 8025 };
-  const configDir = configFile ? path.dirname(configFile) : cwd;
   const masterKey: MasterKeySource = env.MAILGATE_MASTER_KEY
     ? { kind: 'env', value: env.MAILGATE_MASTER_KEY }
-    : { kind: 'file', file: path.resolve(cwd, fromFile.masterKeyFile ?? path.join(dataDir, 'master.key')) };
+    : { kind: 'file', file: fromFile.masterKeyFile !== undefined ? path.resolve(configDir, fromFile.masterKeyFile) : path.join(dataDir, 'master.key') };
 
   return deepFreeze({
     configFile,
@@ -310,13 +313,13 @@ function parseEnv<T>(name: string, value: string, schema: z.ZodType<T>, problems
   return undefined;
 }
 
-function parseDatabaseUrl(fromEnv: string | undefined, fromFile: string | undefined, dataDir: string, cwd: string, problems: Problem[]): DatabaseLocation {
+function parseDatabaseUrl(fromEnv: string | undefined, fromFile: string | undefined, dataDir: string, baseDir: string, problems: Problem[]): DatabaseLocation {
   const value = fromEnv ?? fromFile;
   if (value === undefined) return { kind: 'sqlite', file: path.join(dataDir, 'mailgate.db') };
   if (value.startsWith('sqlite:')) {
     const file = value.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (file === '') problems.push({ key: fromEnv ? 'MAILGATE_DATABASE_URL' : 'databaseUrl', text: 'expected "sqlite:PATH", e.g. "sqlite:./data/mailgate.db", got "sqlite:"' });
-    return { kind: 'sqlite', file: path.resolve(cwd, file) };
+    return { kind: 'sqlite', file: path.resolve(baseDir, file) };
   }
   if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', url: value };
   // The URL may carry a password: name the scheme only.
