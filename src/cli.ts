@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `mailgate` command: parses arguments and hands them to the same functions the library exposes.
 import { Command, CommanderError } from 'commander';
-import { EXIT_USAGE, isMailgateError } from './errors.js';
+import { EXIT_OUTCOME_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, isMailgateError } from './errors.js';
 import { registerApiKeyCommands } from './cli/apikey.js';
 import { registerAdminCommands } from './cli/admin.js';
 import { registerCredentialCommands } from './cli/credential.js';
@@ -25,6 +25,9 @@ const USAGE_CODES = new Set([
   'NOT_FOUND',
   'ALREADY_EXISTS',
 ]);
+
+/** Error codes that mean "the command ran, and what it followed ended badly": exit code 3. */
+const OUTCOME_CODES = new Set(['MESSAGE_FAILED', 'SIGN_IN_FAILED']);
 
 const program = new Command('mailgate')
   .description('Self-hosted OAuth2 email gateway for Microsoft 365, Gmail and any OAuth2 mail server')
@@ -57,7 +60,7 @@ try {
     process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
   } else if (isMailgateError(err)) {
     process.stderr.write(`mailgate: ${err.message}\n`);
-    process.exitCode = USAGE_CODES.has(err.code) ? EXIT_USAGE : 1;
+    process.exitCode = USAGE_CODES.has(err.code) ? EXIT_USAGE : OUTCOME_CODES.has(err.code) ? EXIT_OUTCOME_FAILED : err.code === 'WAIT_TIMED_OUT' ? EXIT_TIMED_OUT : 1;
   } else {
     process.stderr.write(`mailgate: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;

@@ -52,12 +52,22 @@ export const ErrorCode = {
   OAUTH_PROVIDER_ERROR: 'OAUTH_PROVIDER_ERROR',
   /** `server test` found a step that fails (the report says which and why). */
   SERVER_TEST_FAILED: 'SERVER_TEST_FAILED',
+  /** A message followed with `send --wait` failed or was cancelled: the command ran, the outcome is bad (exit 3). */
+  MESSAGE_FAILED: 'MESSAGE_FAILED',
+  /** A sign-in followed by `credential authorize` was refused or went wrong at the provider (exit 3). */
+  SIGN_IN_FAILED: 'SIGN_IN_FAILED',
+  /** The command waited as long as it was told to and the outcome is still open (exit 4): a queued message, a sign-in nobody completed. */
+  WAIT_TIMED_OUT: 'WAIT_TIMED_OUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** Process exit codes of the CLI: 2 for anything the operator must fix before Mailgate can start. */
 export const EXIT_USAGE = 2;
+/** The command ran and what it followed ended badly (a message failed, a sign-in was refused). */
+export const EXIT_OUTCOME_FAILED = 3;
+/** The command ran and gave up waiting for an outcome that is still open. */
+export const EXIT_TIMED_OUT = 4;
 
 export interface MailgateErrorOptions {
   cause?: unknown;

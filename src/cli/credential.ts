@@ -297,12 +297,14 @@ async function authorizeInBrowser(services: Services, name: string, timeoutMs: n
   }
 }
 
+const TIMED_OUT = 'Timed out';
+
 function timedOut(name: string): GrantOutcome {
-  return { ok: false, code: ErrorCode.OAUTH_STATE_INVALID, credential: name, title: 'Timed out', message: 'nobody completed the sign-in in time: run the command again' };
+  return { ok: false, code: ErrorCode.OAUTH_STATE_INVALID, credential: name, title: TIMED_OUT, message: 'nobody completed the sign-in in time: run the command again' };
 }
 
 function reportOutcome(outcome: GrantOutcome, print: Print): void {
-  if (!outcome.ok) throw new MailgateError(ErrorCode.INPUT_INVALID, `${outcome.title}: ${outcome.message}`, { details: { code: outcome.code } });
+  if (!outcome.ok) throw new MailgateError(outcome.title === TIMED_OUT ? ErrorCode.WAIT_TIMED_OUT : ErrorCode.SIGN_IN_FAILED, `${outcome.title}: ${outcome.message}`, { details: { code: outcome.code } });
   print(`connected ${outcome.credential}${outcome.signedInAs ? ` as ${outcome.signedInAs}` : ''}; Mailgate keeps its tokens fresh from now on`);
   for (const w of outcome.warnings) print(`warning: ${w.message}`);
 }

@@ -167,8 +167,8 @@ export function registerServerCommands(program: Command, print: Print = printLin
     .description('put a message into the outbox; a running `mailgate serve` delivers it (use --wait to follow it)')
     .requiredOption('--sender <name>', 'the sender (route) to use')
     .requiredOption('--to <address>', 'recipient (repeatable, or comma-separated)', collectWhole, [] as string[])
-    .option('--cc <address>', 'carbon copy (repeatable)', collectWhole, [] as string[])
-    .option('--bcc <address>', 'blind carbon copy (repeatable)', collectWhole, [] as string[])
+    .option('--cc <address>', 'carbon copy (repeatable, or comma-separated)', collectWhole, [] as string[])
+    .option('--bcc <address>', 'blind carbon copy (repeatable, or comma-separated)', collectWhole, [] as string[])
     .option('--from <address>', 'another From than the sender\'s (needs Send As rights at the provider)')
     .option('--reply-to <address>', 'Reply-To')
     .requiredOption('--subject <text>', 'subject')
@@ -183,9 +183,10 @@ export function registerServerCommands(program: Command, print: Print = printLin
     .action(async (options: SendOptions) => {
       const body = {
         sender: options.sender,
-        to: options.to,
-        ...(options.cc.length ? { cc: options.cc } : {}),
-        ...(options.bcc.length ? { bcc: options.bcc } : {}),
+        // One list text, split like the API splits "a@x, B <b@y>": repeated and comma-separated options alike.
+        to: options.to.join(', '),
+        ...(options.cc.length ? { cc: options.cc.join(', ') } : {}),
+        ...(options.bcc.length ? { bcc: options.bcc.join(', ') } : {}),
         ...(options.from ? { from: options.from } : {}),
         ...(options.replyTo ? { replyTo: options.replyTo } : {}),
         subject: options.subject,
@@ -203,9 +204,9 @@ export function registerServerCommands(program: Command, print: Print = printLin
         for (;;) {
           const now = await services.messages.show(view.id);
           if (now.status === 'sent') return print(`sent via ${now.server}: ${now.response ?? ''}`);
-          if (now.status === 'failed') throw new MailgateError(ErrorCode.INPUT_INVALID, `message ${view.id} failed: ${now.lastError ?? 'unknown error'}`);
-          if (now.status === 'cancelled') throw new MailgateError(ErrorCode.INPUT_INVALID, `message ${view.id} was cancelled by an admin`);
-          if (Date.now() > deadline) throw new MailgateError(ErrorCode.INPUT_INVALID, `message ${view.id} is still ${now.status} (attempts ${now.attempts}${now.lastError ? `, last error: ${now.lastError}` : ''}); is \`mailgate serve\` running?`);
+          if (now.status === 'failed') throw new MailgateError(ErrorCode.MESSAGE_FAILED, `message ${view.id} failed: ${now.lastError ?? 'unknown error'}`);
+          if (now.status === 'cancelled') throw new MailgateError(ErrorCode.MESSAGE_FAILED, `message ${view.id} was cancelled by an admin`);
+          if (Date.now() > deadline) throw new MailgateError(ErrorCode.WAIT_TIMED_OUT, `message ${view.id} is still ${now.status} (attempts ${now.attempts}${now.lastError ? `, last error: ${now.lastError}` : ''}); is \`mailgate serve\` running?`);
           await new Promise((r) => setTimeout(r, 250));
         }
       });

@@ -71,6 +71,24 @@ it('delivers every accepted message after a SIGKILL mid-send and a restart, none
     const sent = await runCli(['send', '--sender', 'alarms', '--to', bed.auth.users.bob.email, '--subject', `cli-${run}`, '--text', 'from the CLI', '--wait', '20'], { cwd, env });
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stdout).toMatch(/^sent via submission: 250 /m);
+
+    // --to takes a comma-separated list as its help says (repeated options too), split like the API splits one.
+    const both = await runCli(['send', '--sender', 'alarms', '--to', `${bed.auth.users.bob.email},Alice <${bed.auth.users.alice.email}>`, '--subject', `list-${run}`, '--text', 'two', '--wait', '20'], { cwd, env });
+    expect(both.code, both.stderr).toBe(0);
+    const listed = bed.mail.sink.received.find((m) => m.raw.toString().includes(`Subject: list-${run}`));
+    expect(listed?.to.sort()).toEqual([bed.auth.users.alice.email, bed.auth.users.bob.email].sort());
+
+    // Exit codes say what happened: 3 when the followed message failed, 4 when the wait ran out with it still open.
+    bed.mail.sink.rejectRecipients.add('nobody@example.test');
+    const refused = await runCli(['send', '--sender', 'alarms', '--to', 'nobody@example.test', '--subject', `refused-${run}`, '--text', 'x', '--wait', '20'], { cwd, env });
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(refused.stderr).toMatch(/^mailgate: message \S+ failed: .*550/m);
+    const closedPort = await getFreePort();
+    expect((await runCli(['server', 'add', 'nowhere', '--protocol', 'smtp', '--host', '127.0.0.1', '--port', String(closedPort), '--security', 'none'], { cwd, env })).code).toBe(0);
+    expect((await runCli(['sender', 'add', 'stuck', '--primary', 'nowhere', '--from', carol.email], { cwd, env })).code).toBe(0);
+    const stuck = await runCli(['send', '--sender', 'stuck', '--to', bed.auth.users.bob.email, '--subject', `stuck-${run}`, '--text', 'x', '--wait', '1'], { cwd, env });
+    expect(stuck.code, stuck.stderr).toBe(4);
+    expect(stuck.stderr).toMatch(/is still (queued|sending)/);
   } finally {
     expect(await second.stop()).toBe(0);
   }
