@@ -6,6 +6,7 @@ import { ErrorCode, MailgateError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { OutboxTable } from '../store/tables.js';
 import type { Mailbox, OutboxMessage } from './message.js';
+import type { RawEnvelope, RawMessageSummary } from './rawMessage.js';
 
 export type OutboxRow = Selectable<OutboxTable>;
 /** `cancelled` is an admin's doing, kept apart from `failed` so that it raises no alert. */
@@ -70,6 +71,9 @@ export function messageIdFor(id: string, fromAddress: string): string {
   return `<mg.${id}@${domain}>`;
 }
 
+/** The columns of a row that no attempt has touched yet. */
+const UNSENT = { attempts: 0, server_index: 0, server_attempts: 0, lease_owner: null, lease_until: null, server_used: null, last_error: null, response: null, rejected: null, sent_at: null } as const;
+
 export class OutboxRepository {
   constructor(private readonly store: Store) {}
 
@@ -96,7 +100,7 @@ export class OutboxRepository {
     };
     try {
       await this.store.db.insertInto('outbox').values(row).execute();
-      return { row: { ...row, attempts: 0, server_index: 0, server_attempts: 0, lease_owner: null, lease_until: null, server_used: null, last_error: null, response: null, rejected: null, sent_at: null }, created: true };
+      return { row: { ...row, ...UNSENT, raw: null, envelope: null }, created: true };
     } catch (err) {
       // Two requests with the same key at once: the unique index decides, the loser returns the winner's message.
       const code = (err as { code?: string }).code;
@@ -106,6 +110,31 @@ export class OutboxRepository {
       }
       throw err;
     }
+  }
+
+  /**
+   * Stores a raw MIME message (the SMTP relay's) with its envelope; `summary` is what lists and the detail page show.
+   * Resolves once the row is committed: only then may the relay answer 250.
+   */
+  async enqueueRaw(message: { id: string; raw: Buffer; envelope: RawEnvelope; messageId: string; summary: RawMessageSummary }): Promise<OutboxRow> {
+    const at = new Date().toISOString();
+    const row = {
+      id: message.id,
+      sender: message.summary.sender,
+      idempotency_key: null,
+      message: JSON.stringify(message.summary),
+      size: message.raw.length,
+      status: 'queued',
+      next_attempt_at: at,
+      message_id: message.messageId,
+      history: '[]',
+      created_at: at,
+      updated_at: at,
+      raw: message.raw,
+      envelope: JSON.stringify(message.envelope),
+    };
+    await this.store.db.insertInto('outbox').values(row).execute();
+    return { ...row, ...UNSENT };
   }
 
   async find(id: string): Promise<OutboxRow | undefined> {

@@ -3,7 +3,8 @@ import { ErrorCode, MailgateError } from '../errors.js';
 import type { SenderService } from '../senders/service.js';
 import { parseAddress } from './addresses.js';
 import { parseMessageInput } from './message.js';
-import { OUTBOX_STATUSES, type MessageSummary, type OutboxRepository, type OutboxRow, type OutboxStatus, type OutboxView } from './repository.js';
+import { headerValue, messageIdOf, missingHeaders, summarize, type HeaderField, type RawEnvelope, type RawMessageSummary } from './rawMessage.js';
+import { messageIdFor, newMessageId, OUTBOX_STATUSES, type MessageSummary, type OutboxRepository, type OutboxRow, type OutboxStatus, type OutboxView } from './repository.js';
 
 /** What a cancelled message's last_error says. */
 export const CANCELLED_BY_ADMIN = 'cancelled by an admin';
@@ -30,6 +31,24 @@ export class OutboxService {
     const { row, created } = await this.outbox.enqueue(message, fromAddress, size, idempotencyKey);
     if (created) this.wake();
     return { view: this.outbox.toView(row), created };
+  }
+
+  /**
+   * Stores a raw MIME message as it came (the SMTP relay's), with its envelope: Message-ID and Date are put in front
+   * only when the message lacks them. Resolves after the commit, with the outbox id. The caller has checked the
+   * sender and the addresses; `headers` is the message's parsed header section.
+   */
+  async acceptRaw(submission: { sender: string; envelope: RawEnvelope; headers: HeaderField[]; raw: Buffer; submittedBy: RawMessageSummary['submittedBy'] }): Promise<OutboxView> {
+    const { sender, envelope, headers, raw, submittedBy } = submission;
+    const id = newMessageId();
+    const summary = summarize(headers, envelope, sender, submittedBy);
+    // A Message-ID the message has is kept, even a malformed one: a second Message-ID header would be worse.
+    const own = headerValue(headers, 'message-id');
+    const messageId = own !== undefined ? (messageIdOf(own) ?? own.trim()) : messageIdFor(id, summary.from?.address ?? envelope.from);
+    const prefix = missingHeaders(headers, { messageId, date: new Date() });
+    const row = await this.outbox.enqueueRaw({ id, raw: prefix ? Buffer.concat([Buffer.from(prefix), raw]) : raw, envelope, messageId, summary });
+    this.wake();
+    return this.outbox.toView(row);
   }
 
   async show(id: string): Promise<OutboxView> {

@@ -10,6 +10,7 @@ import type { ServerRepository } from '../servers/repository.js';
 import type { TokenManager } from '../tokens/tokenManager.js';
 import { backoffDelay } from '../tokens/backoff.js';
 import type { Mailbox, OutboxMessage } from './message.js';
+import type { RawEnvelope } from './rawMessage.js';
 import type { AttemptRecord, OutboxRepository, OutboxRow } from './repository.js';
 import { classifySendError, type SendFailure } from './smtpErrors.js';
 import type { SmtpTransports } from './transports.js';
@@ -136,7 +137,6 @@ export class OutboxWorker {
   }
 
   async #deliver(row: OutboxRow): Promise<void> {
-    const message = JSON.parse(row.message) as OutboxMessage;
     const sender = await this.deps.senders.find(row.sender);
     const at = () => new Date().toISOString();
     if (!sender) {
@@ -152,7 +152,7 @@ export class OutboxWorker {
       if (!server) throw Object.assign(new Error(`server ${serverName} no longer exists`), { code: 'EAUTH' });
       // Fetch the token first: a dead grant or an unreachable provider is then known as such, not as "login failed".
       if (server.auth.type === 'oauth2') await this.deps.tokens.getAccessToken(server.auth.credential);
-      const info = await this.deps.transports.get(server).sendMail(mailOptions(message, sender, row));
+      const info = await this.deps.transports.get(server).sendMail(row.raw !== null ? rawMailOptions(row, row.raw) : mailOptions(JSON.parse(row.message) as OutboxMessage, sender, row));
       const rejected = ((info.rejected ?? []) as (string | { address: string })[]).map((r) => (typeof r === 'string' ? r : r.address));
       await this.deps.outbox.markSent(row, { server: serverName, response: info.response, rejected, attempt: { at: at(), server: serverName, outcome: 'sent', response: info.response } });
       this.deps.onAttempt?.(serverName, 'sent');
@@ -213,4 +213,13 @@ function mailOptions(message: OutboxMessage, sender: SenderView, row: OutboxRow)
     messageId: row.message_id,
     date: new Date(row.created_at),
   };
+}
+
+/**
+ * A raw message goes out byte for byte as the relay stored it, to the envelope it was given: nodemailer then neither
+ * rebuilds the MIME nor derives recipients from headers (so Bcc recipients stay out of the message).
+ */
+function rawMailOptions(row: OutboxRow, raw: Buffer) {
+  const envelope = JSON.parse(row.envelope ?? '{"from":"","to":[]}') as RawEnvelope;
+  return { envelope: { from: envelope.from, to: envelope.to }, raw };
 }
