@@ -13,6 +13,7 @@ import { RefreshScheduler } from './tokens/refreshScheduler.js';
 import { createOutboxWorker } from './outbox/worker.js';
 import { WatcherManager } from './inbound/manager.js';
 import { startProxyListeners, stopProxyListeners } from './proxy/start.js';
+import { startRelayListeners } from './relay/index.js';
 import { ChangeFeed } from './store/changes.js';
 
 export interface Gateway {
@@ -83,7 +84,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     lifecycle.onStop('change feed', () => changes.stop());
     // Local endpoints for password-only programs (SMTP relay, IMAP/POP3 proxies): each starts its listeners here and
     // registers its stop step; one that cannot listen fails the start with exit 2 naming its config key.
-    // (relay listeners)
+    const relay = await startRelayListeners(services, logger.child({ component: 'relay' }));
+    lifecycle.onStop('relay listeners', () => relay.stop(config.shutdownTimeoutMs));
     const proxies = await startProxyListeners(services, logger.child({ component: 'proxy' }));
     lifecycle.onStop('proxy listeners', () => stopProxyListeners(proxies));
     services.alerts.start();

@@ -6,6 +6,7 @@ import { buildHttpServer } from '../../src/http/server.js';
 import { createOutboxWorker } from '../../src/outbox/worker.js';
 import { WatcherManager } from '../../src/inbound/manager.js';
 import { startProxyListeners, stopProxyListeners } from '../../src/proxy/start.js';
+import { startRelayListeners } from '../../src/relay/index.js';
 import type { Config } from '../../src/config/load.js';
 import { getFreePort } from '../testbed/ports.js';
 import { openTestServices, type TestServices } from './services.js';
@@ -52,6 +53,7 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
     await watchers.start();
   }
   const proxies = options.proxies ? await startProxyListeners(services, services.logger.child({ component: 'proxy' })) : [];
+  const relay = options.relay ? await startRelayListeners(services, services.logger.child({ component: 'relay' })) : undefined;
   const adminKey = options.reopen ? options.reopen.adminKey : (await services.apiKeys.create('test-admin', ['admin'])).key.reveal();
   return {
     url,
@@ -77,6 +79,7 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
     },
     async close() {
       await stopProxyListeners(proxies);
+      await relay?.stop(2000);
       await watchers?.stop();
       await worker?.stop(5000);
       // A browser's preconnected sockets never send a request, so close() would wait for Node's 60 s headers timeout.
