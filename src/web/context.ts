@@ -2,7 +2,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../services.js';
 import type { AdminAccounts } from './adminAccounts.js';
-import type { LoginThrottle } from '../accounts/loginThrottle.js';
+import type { LoginGuard } from '../accounts/loginGuard.js';
 import type { Flash, Session, SessionStore } from './sessions.js';
 import type { SafeHtml } from './html.js';
 
@@ -10,7 +10,8 @@ export interface WebContext {
   services: Services;
   accounts: AdminAccounts;
   sessions: SessionStore;
-  throttle: LoginThrottle;
+  /** Failed sign-ins: the same guard as the relay and proxies' logins, one per process. */
+  throttle: LoginGuard;
   /** Cookies get Secure (and the __Host- prefix) when the public URL is https. */
   secureCookies: boolean;
   sessionCookie: string;

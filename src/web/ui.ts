@@ -11,7 +11,7 @@ import { registerAssetRoutes } from './assets.js';
 import { attachSession, findSession, sessionOf, type PageContent, type WebContext } from './context.js';
 import { html } from './html.js';
 import { layout, URGENT_STATUSES } from './layout.js';
-import { LoginThrottle } from '../accounts/loginThrottle.js';
+import { LoginGuard } from '../accounts/loginGuard.js';
 import { csrfMatches, SessionStore, type Session } from './sessions.js';
 import { registerAuthPages } from './pages/auth.js';
 import { registerCredentialPages } from './pages/credentials.js';
@@ -39,7 +39,7 @@ export function createWebContext(services: Services): WebContext {
     services,
     accounts: services.admins,
     sessions,
-    throttle: new LoginThrottle(),
+    throttle: new LoginGuard(),
     secureCookies,
     // __Host-: the browser then insists on Secure, Path=/ and no Domain, so no sibling host can set it.
     sessionCookie: secureCookies ? '__Host-mailgate_session' : 'mailgate_session',

@@ -1,8 +1,7 @@
-// Unit proofs of the web UI's building blocks: escaping, password hashing, the sign-in throttle, and field-named problems.
+// Unit proofs of the web UI's building blocks: escaping, password hashing, and field-named problems.
 import { describe, expect, it } from 'vitest';
 import { problemsByField } from './components.js';
 import { html, raw } from './html.js';
-import { LoginThrottle } from '../accounts/loginThrottle.js';
 import { hashPassword, passwordProblem, verifyPassword } from '../accounts/passwords.js';
 
 describe('html templates', () => {
@@ -29,26 +28,6 @@ describe('admin passwords', () => {
     expect(passwordProblem('short', 'admin')).toContain('at least 12 characters');
     expect(passwordProblem('Administrator', 'administrator')).toContain('must not be the username');
     expect(passwordProblem('a long passphrase here', 'admin')).toBeUndefined();
-  });
-});
-
-describe('sign-in throttle', () => {
-  it('locks a key after five failures in the window, unlocks when they age out, and caps the keys it remembers', () => {
-    const throttle = new LoginThrottle({ maxFailures: 5, windowMs: 60_000, maxKeys: 3 });
-    const t0 = 1_000_000;
-    for (let i = 0; i < 4; i++) throttle.recordFailure(['ip:1', 'user:admin'], t0 + i);
-    expect(throttle.retryAfterMs(['ip:1'], t0 + 10)).toBe(0);
-    throttle.recordFailure(['ip:1', 'user:admin'], t0 + 4);
-    expect(throttle.retryAfterMs(['ip:1'], t0 + 10)).toBe(60_000 - 10);
-    expect(throttle.retryAfterMs(['ip:2', 'user:admin'], t0 + 10)).toBeGreaterThan(0);
-    expect(throttle.retryAfterMs(['ip:1'], t0 + 60_001)).toBe(0);
-    throttle.recordSuccess('user:admin');
-    expect(throttle.retryAfterMs(['user:admin'], t0 + 10)).toBe(0);
-    for (const key of ['a', 'b', 'c', 'd']) throttle.recordFailure([key], t0);
-    for (let i = 0; i < 5; i++) throttle.recordFailure(['e'], t0);
-    // Oldest keys were dropped: "ip:1" is forgotten, "e" is locked.
-    expect(throttle.retryAfterMs(['ip:1'], t0 + 10)).toBe(0);
-    expect(throttle.retryAfterMs(['e'], t0 + 10)).toBeGreaterThan(0);
   });
 });
 

@@ -59,3 +59,66 @@ describe('the page after sign-in', () => {
     expect(form.text).toContain('name="next" value="/credentials"');
   });
 });
+
+describe('failed sign-ins', () => {
+  it('counts twelve wrong passwords sent at once before checking any: five are checked, seven refused 429', async () => {
+    const fresh = await startMailgateApp();
+    try {
+      await fresh.services.admins.create('admin', ADMIN_PASSWORD);
+      const client = new FormClient(fresh.url);
+      const form = await client.request('GET', '/login');
+      const csrf = FormClient.csrfOf(form.text);
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => client.request('POST', '/login', { _csrf: csrf, username: 'admin', password: `wrong guess ${i}`, next: '/credentials' })));
+      const statuses = answers.map((a) => a.status).sort();
+      expect(statuses).toEqual([...Array(5).fill(401), ...Array(7).fill(429)]);
+      expect(answers.find((a) => a.status === 429)?.headers['retry-after']).toMatch(/^(899|900)$/);
+      // Locked for the address, whatever the password; only the five checked guesses were audited.
+      expect((await client.signIn('admin', ADMIN_PASSWORD)).status).toBe(429);
+      const audit = await fresh.api('GET', '/api/v1/audit?limit=50');
+      expect(audit.json.entries.filter((e: { action: string }) => e.action === 'ui sign-in failed')).toHaveLength(5);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('locks the address that guessed, not the admin: the right password still works from another address', async () => {
+    const fresh = await startMailgateApp();
+    try {
+      await fresh.services.admins.create('admin', ADMIN_PASSWORD);
+      const attacker = new FormClient(fresh.url, '127.0.0.2');
+      for (let i = 0; i < 5; i++) expect((await attacker.signIn('admin', `wrong guess ${i}`)).status).toBe(401);
+      expect((await attacker.signIn('admin', ADMIN_PASSWORD)).status).toBe(429);
+      const owner = new FormClient(fresh.url, '127.0.0.1');
+      const res = await owner.signIn('admin', ADMIN_PASSWORD);
+      expect(res.status).toBe(303);
+      expect(owner.cookies.has('mailgate_session')).toBe(true);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('locks a username after 20 failures spread over addresses, counting a right password\'s attempt back', { timeout: 60_000 }, async () => {
+    const fresh = await startMailgateApp();
+    try {
+      await fresh.services.admins.create('admin', ADMIN_PASSWORD);
+      // Four typos, then the right password: its provisional failure is undone and the address starts again.
+      const owner = new FormClient(fresh.url, '127.0.0.1');
+      for (let i = 0; i < 4; i++) expect((await owner.signIn('admin', `typo ${i}`)).status).toBe(401);
+      expect((await owner.signIn('admin', ADMIN_PASSWORD)).status).toBe(303);
+      expect((await new FormClient(fresh.url, '127.0.0.1').signIn('admin', 'one more typo')).status).toBe(401);
+      // 5 failures on "admin" so far; 15 more from three addresses are all checked, which makes 20: the username locks.
+      for (const address of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
+        const guesser = new FormClient(fresh.url, address);
+        for (let i = 0; i < 5; i++) expect((await guesser.signIn('admin', `guess ${i}`)).status, `${address} #${i}`).toBe(401);
+      }
+      const elsewhere = await new FormClient(fresh.url, '127.0.0.5').signIn('admin', ADMIN_PASSWORD);
+      expect(elsewhere.status).toBe(429);
+      expect(elsewhere.text).toMatch(/Try again in 1[45] minutes/);
+      // Another username is not affected.
+      await fresh.services.admins.create('second', `${ADMIN_PASSWORD}-2`);
+      expect((await new FormClient(fresh.url, '127.0.0.5').signIn('second', `${ADMIN_PASSWORD}-2`)).status).toBe(303);
+    } finally {
+      await fresh.close();
+    }
+  });
+});

@@ -79,23 +79,28 @@ export function registerAuthPages(app: FastifyInstance, ctx: WebContext): void {
     if (!cookie || cookie !== formText(request.body, '_csrf')) {
       return loginForm(reply, { next, username, status: 403, error: 'The sign-in form expired. Please sign in again.' });
     }
-    const keys = [`ip:${request.ip}`, `user:${username.toLowerCase()}`];
-    const waitMs = ctx.throttle.retryAfterMs(keys);
+    // Per client address first (5 failures), then per username only for guessing spread over many addresses (4 times as
+    // many): someone typing wrong passwords for "admin" from elsewhere cannot lock the admin out of their own browser.
+    const waitMs = ctx.throttle.lockedFor(request.ip, username);
     if (waitMs > 0) {
       const minutes = Math.ceil(waitMs / 60_000);
       void reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
       return loginForm(reply, { next, username, status: 429, error: `Too many failed sign-ins. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` });
     }
+    // Counted as failed before the password is checked, in the same tick as the check above: twelve guesses sent at once
+    // cannot all pass it while the first is still being verified. A right password takes its count back.
+    const attempt = ctx.throttle.begin(request.ip, username);
     const user = username && password ? await ctx.accounts.authenticate(username, password) : undefined;
     if (!user) {
-      ctx.throttle.recordFailure(keys);
+      // The growing delay LoginGuard suggests is for mail programs that retry at once; a browser gains nothing from it.
+      attempt.failed();
       request.log.warn({ ip: request.ip }, 'failed admin sign-in');
       // Only a real username is recorded: people do type their password into the username box.
       const known = username !== '' && (await ctx.accounts.exists(username));
       await ctx.services.audit.record(`admin:${known ? username : 'unknown'}`, 'ui sign-in failed', undefined, { ip: request.ip }).catch(() => undefined);
       return loginForm(reply, { next, username, status: 401, error: 'The username or password is not right.' });
     }
-    ctx.throttle.recordSuccess(`user:${username.toLowerCase()}`);
+    attempt.succeeded();
     await startSession(reply, user);
     await ctx.services.audit.record(`admin:${user.username}`, 'ui sign-in', undefined, { ip: request.ip }).catch(() => undefined);
     return reply.redirect(next, 303);
