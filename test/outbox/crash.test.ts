@@ -92,4 +92,4 @@ it('delivers every accepted message after a SIGKILL mid-send and a restart, none
   } finally {
     expect(await second.stop()).toBe(0);
   }
-});
+}, 120_000);
