@@ -34,6 +34,47 @@ export const REDACT_PATHS = [
   'res.headers["set-cookie"]',
 ];
 
+/**
+ * Query parameters whose values are secrets or one-time credentials: the OAuth callback's authorization `code` and
+ * `state` (RFC 6749 §4.1.2), the first-run `/setup?token=`, and tokens some clients put in URLs.
+ */
+const SECRET_QUERY_PARAMS = new Set(['code', 'state', 'token', 'access_token', 'id_token', 'refresh_token', 'client_secret', 'password', 'session_state']);
+
+/** The URL with the values of secret query parameters replaced by `[redacted]` (names kept: they help reading a log). */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const pairs = url.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq < 0) return pair;
+    const name = pair.slice(0, eq);
+    let decoded = name;
+    try {
+      decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      // a malformed escape: compare the raw name
+    }
+    return SECRET_QUERY_PARAMS.has(decoded.toLowerCase()) ? `${name}=[redacted]` : pair;
+  });
+  return `${url.slice(0, q + 1)}${pairs.join('&')}`;
+}
+
+interface LoggedRequest {
+  method?: string;
+  url?: string;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number } | null;
+}
+
+/**
+ * The `req` of fastify's request log lines ("incoming request"): its own fields, with secret query values redacted.
+ * Fastify lets a logger's own `req` serializer win over its default one.
+ */
+export function serializeRequest(req: LoggedRequest): Record<string, unknown> {
+  return { method: req.method, url: typeof req.url === 'string' ? redactUrl(req.url) : undefined, host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
 export type { Logger };
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
@@ -43,6 +84,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       base: { service: 'mailgate' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { req: serializeRequest },
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,

@@ -3,6 +3,19 @@ import type { CallbackOutcome } from './authorization.js';
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/**
+ * The page's headers. It carries the outcome of a sign-in (the account's address, the credential's name): nothing may
+ * frame it (clickjacking: `frame-ancestors` for current browsers, X-Frame-Options for old ones), guess its type, cache
+ * it, or send its URL (with the code and state) on as a Referer. Its only style is inline, hence `style-src 'unsafe-inline'`.
+ */
+export const CALLBACK_PAGE_HEADERS = {
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+};
+
 export function renderCallbackPage(outcome: CallbackOutcome): string {
   const ok = outcome.ok;
   const title = ok ? `Connected ${outcome.credential}` : outcome.title;

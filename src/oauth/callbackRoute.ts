@@ -1,7 +1,7 @@
 // GET /oauth/callback: the redirect URI; finishes a sign-in and shows a page that says what happened (never a stack trace).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthorizationFlow, CallbackOutcome } from './authorization.js';
-import { renderCallbackPage } from './callbackPage.js';
+import { CALLBACK_PAGE_HEADERS, renderCallbackPage } from './callbackPage.js';
 import type { AuditLog } from '../audit/auditLog.js';
 
 /** Listeners a CLI `credential authorize` waits on when it runs its own temporary callback listener. */
@@ -33,16 +33,16 @@ export function registerCallbackRoute(app: FastifyInstance, authorization: Autho
       outcome = { ok: false, code: 'INTERNAL', credential: undefined, title: 'Mailgate could not finish the sign-in', message: 'An internal error occurred; the details are in Mailgate\'s log. Try again.' };
     }
     options.onOutcome?.(outcome);
-    await options.audit?.record(`browser:${outcome.signedInAs ?? 'unknown'}`, 'oauth.callback', outcome.credential, { ok: outcome.ok, ...(outcome.ok ? {} : { code: outcome.code }) }).catch(() => undefined);
+    // Only a callback that matched a sign-in Mailgate started is audited (its credential is known): anyone can request
+    // /oauth/callback?state=x, and each such request must not add a row to the audit log.
+    if (outcome.credential !== undefined) {
+      await options.audit?.record(`browser:${outcome.signedInAs ?? 'unknown'}`, 'oauth.callback', outcome.credential, { ok: outcome.ok, ...(outcome.ok ? {} : { code: outcome.code }) }).catch(() => undefined);
+    }
+    // Set before the browser hand-off too: whichever answer leaves, it may not be framed, sniffed, cached or referred.
+    void reply.headers(CALLBACK_PAGE_HEADERS);
     const handled = await options.browser?.finish(request, reply, outcome);
     if (handled) return handled;
     const status = outcome.ok ? 200 : outcome.code === 'OAUTH_STATE_INVALID' || outcome.code === 'OAUTH_PROVIDER_ERROR' ? 400 : outcome.code === 'OAUTH_WRONG_ACCOUNT' ? 403 : outcome.code === 'INTERNAL' ? 500 : 400;
-    return reply
-      .status(status)
-      .header('content-type', 'text/html; charset=utf-8')
-      .header('cache-control', 'no-store')
-      .header('referrer-policy', 'no-referrer')
-      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
-      .send(renderCallbackPage(outcome));
+    return reply.status(status).header('content-type', 'text/html; charset=utf-8').send(renderCallbackPage(outcome));
   });
 }
