@@ -1,4 +1,4 @@
-// Proves the sealing of secrets at rest: AES-256-GCM, a fresh nonce per value, the key id beside it, and the field bound in.
+// Proves the sealing of secrets at rest: AES-256-GCM with its full tag, a fresh nonce per value, the key id beside it, and the field bound in.
 import { describe, expect, it } from 'vitest';
 import { isMailgateError } from '../errors.js';
 import { generateMasterKey, Keyring, parseMasterKey } from './keyring.js';
@@ -24,6 +24,17 @@ describe('Keyring', () => {
     const parts = sealed.split('.');
     parts[3] = (parts[3]![0] === 'A' ? 'B' : 'A') + parts[3]!.slice(1);
     expect(() => ring.open(parts.join('.'), 'credential:a:refreshToken')).toThrow(/integrity check/);
+  });
+
+  it('refuses a value whose authentication tag was cut short, though the short tag is a true prefix of the real one', () => {
+    const ring = new Keyring([keyA]);
+    const sealed = ring.seal('refresh-token', 'credential:a:refreshToken');
+    const parts = sealed.split('.');
+    expect(Buffer.from(parts[4]!, 'base64url')).toHaveLength(16);
+    for (const bytes of [4, 8, 12, 15]) {
+      parts[4] = Buffer.from(sealed.split('.')[4]!, 'base64url').subarray(0, bytes).toString('base64url');
+      expect(() => ring.open(parts.join('.'), 'credential:a:refreshToken'), `${bytes}-byte tag`).toThrow(/integrity check/);
+    }
   });
 
   it('keeps opening values sealed under an older key after rotation, and names a key it does not have', () => {

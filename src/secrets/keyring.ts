@@ -6,6 +6,9 @@ import { ErrorCode, MailgateError } from '../errors.js';
 const FORMAT = 'mg1';
 const NONCE_BYTES = 12; // 96-bit nonce: the GCM default (NIST SP 800-38D §8.2), random per value
 const KEY_BYTES = 32;
+// The full 128-bit GCM tag, pinned when opening: otherwise Node accepts a tag cut down to 4 bytes, and a forger then
+// needs about 2^32 tries instead of 2^128 (NIST SP 800-38D §5.2.1.2, Appendix C; Node's DEP0182).
+const TAG_BYTES = 16;
 
 export interface MasterKey {
   readonly id: string;
@@ -57,7 +60,7 @@ export class Keyring {
 
   seal(plaintext: string, context: string): string {
     const nonce = crypto.randomBytes(NONCE_BYTES);
-    const cipher = crypto.createCipheriv('aes-256-gcm', this.current.key, nonce);
+    const cipher = crypto.createCipheriv('aes-256-gcm', this.current.key, nonce, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(context, 'utf8'));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return [FORMAT, this.current.id, nonce.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
@@ -78,7 +81,7 @@ export class Keyring {
       );
     }
     try {
-      const decipher = crypto.createDecipheriv('aes-256-gcm', key.key, Buffer.from(nonce, 'base64url'));
+      const decipher = crypto.createDecipheriv('aes-256-gcm', key.key, Buffer.from(nonce, 'base64url'), { authTagLength: TAG_BYTES });
       decipher.setAAD(Buffer.from(context, 'utf8'));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
       return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
