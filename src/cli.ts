@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_OUTCOME_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, isMailgateError } from './errors.js';
 import { registerApiKeyCommands } from './cli/apikey.js';
 import { registerAdminCommands } from './cli/admin.js';
+import { registerAccountCommands } from './cli/accounts.js';
 import { registerCredentialCommands } from './cli/credential.js';
 import { registerServerCommands } from './cli/server.js';
 import { registerWatcherCommands } from './cli/watcher.js';
@@ -61,6 +62,7 @@ try {
   } else if (isMailgateError(err)) {
     process.stderr.write(`mailgate: ${err.message}\n`);
     process.exitCode = USAGE_CODES.has(err.code) ? EXIT_USAGE : OUTCOME_CODES.has(err.code) ? EXIT_OUTCOME_FAILED : err.code === 'WAIT_TIMED_OUT' ? EXIT_TIMED_OUT : 1;
+registerAccountCommands(program);
   } else {
     process.stderr.write(`mailgate: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;

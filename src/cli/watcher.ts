@@ -1,7 +1,8 @@
-// `mailgate watcher …` and `mailgate status`: thin shells over the watcher service and a one-screen summary for people and cron.
+// `mailgate watcher …` and `mailgate status`: thin shells over the watcher service and a one-screen summary (credentials, outbox, watchers, relay and proxy listeners) for people and cron.
 import type { Command } from 'commander';
 import { currentConditions } from '../alerts/conditions.js';
 import { ErrorCode, MailgateError } from '../errors.js';
+import { ListenerRegistry, type ListenerSnapshot, type ListenerStatus } from '../listeners/registry.js';
 import { withServices, type ConfigOption } from './context.js';
 import { CONFIG_OPTION_HELP, printLine, table, type Print } from './format.js';
 
@@ -76,17 +77,29 @@ export function registerWatcherCommands(program: Command, print: Print = printLi
         const failed = await services.store.db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'failed').where('updated_at', '>', new Date(Date.now() - 86_400_000).toISOString()).executeTakeFirst();
         // The same conditions the alerts come from, read live (serve need not run for this to be right).
         const problems = (await currentConditions(services.store, services.config.publicUrl)).map((c) => `${c.kind.replace(/_/g, ' ')} (${c.subject}): ${c.message}${c.link ? ` — ${c.link}` : ''}`);
+        // The relay and proxy listeners as the running `serve` last wrote them (this process listens on nothing).
+        const snapshot = await ListenerRegistry.readSnapshot(services.store);
+        for (const l of snapshot?.listeners ?? []) if (l.state === 'failed') problems.push(`listener failed (${l.id}, ${l.listen}): ${l.error ?? 'no reason recorded'} — fix it and restart \`mailgate serve\``);
         const failedCount = Number(failed?.n ?? 0);
-        if (o.json) print(JSON.stringify({ ok: problems.length === 0, problems, credentials: credentials.map((c) => ({ name: c.name, status: c.status, expiresAt: c.expiresAt })), outbox: { ...depth, failedLast24h: failedCount }, watchers: watchers.map((w) => ({ name: w.name, ...w.status })) }, null, 2));
+        if (o.json) print(JSON.stringify({ ok: problems.length === 0, problems, credentials: credentials.map((c) => ({ name: c.name, status: c.status, expiresAt: c.expiresAt })), outbox: { ...depth, failedLast24h: failedCount }, watchers: watchers.map((w) => ({ name: w.name, ...w.status })), listeners: snapshot ?? null }, null, 2));
         else {
           print(`credentials: ${credentials.length} (${summarize(credentials.map((c) => c.status))})`);
           print(`outbox: ${depth.queued} waiting${depth.oldestQueuedAt ? `, oldest since ${depth.oldestQueuedAt}` : ''}; ${failedCount} failed in 24 h`);
           print(`watchers: ${watchers.length} (${summarize(watchers.map((w) => (w.enabled ? w.status.state : 'disabled')))})`);
+          for (const line of listenerLines(snapshot, services.config.relay.listeners.length + (services.config.proxy.imap ? 1 : 0) + (services.config.proxy.pop3 ? 1 : 0))) print(line);
           print(problems.length === 0 ? 'all good' : `needs attention:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
         }
         if (problems.length > 0) process.exitCode = 1;
       }),
     );
+}
+
+/** The listeners section of `mailgate status`: one line each with state, address, TLS and certificate, and when serve wrote it. */
+function listenerLines(snapshot: ListenerSnapshot | undefined, configured: number): string[] {
+  if (!snapshot || snapshot.listeners.length === 0) return configured > 0 ? [`listeners: ${configured} configured, none started yet (they start with \`mailgate serve\`)`] : [];
+  const line = (l: ListenerStatus) =>
+    `  ${l.id}: ${l.state} ${l.listen} (${l.kind}, TLS ${l.tls})${l.certificate ? `, certificate SHA-256 ${l.certificate.fingerprint256}${l.certificate.selfSigned ? ' (self-signed)' : ''}` : ''}${l.state === 'failed' && l.error ? ` — ${l.error}` : ''}`;
+  return [`listeners: ${snapshot.listeners.length} (${summarize(snapshot.listeners.map((l) => l.state))}), as written by serve (pid ${snapshot.pid}) at ${snapshot.at}`, ...snapshot.listeners.map(line)];
 }
 
 function summarize(values: string[]): string {
