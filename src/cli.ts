@@ -4,13 +4,21 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_OUTCOME_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, isMailgateError } from './errors.js';
 import { registerApiKeyCommands } from './cli/apikey.js';
 import { registerAdminCommands } from './cli/admin.js';
-import { registerAccountCommands } from './cli/accounts.js';
 import { registerCredentialCommands } from './cli/credential.js';
 import { registerServerCommands } from './cli/server.js';
 import { registerWatcherCommands } from './cli/watcher.js';
 import { initCommand } from './cli/init.js';
 import { serveCommand } from './cli/serve.js';
 import { VERSION } from './version.js';
+
+// `mailgate … | head` closes the pipe once it has its lines: the rest of the output has nowhere to go, and that is not an
+// error worth a stack trace. Node ignores SIGPIPE, so a write then fails with EPIPE: leave quietly with the code so far.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+}
 
 /** Error codes that mean "the operator must fix something before Mailgate can run": exit code 2. */
 const USAGE_CODES = new Set([
@@ -62,7 +70,6 @@ try {
   } else if (isMailgateError(err)) {
     process.stderr.write(`mailgate: ${err.message}\n`);
     process.exitCode = USAGE_CODES.has(err.code) ? EXIT_USAGE : OUTCOME_CODES.has(err.code) ? EXIT_OUTCOME_FAILED : err.code === 'WAIT_TIMED_OUT' ? EXIT_TIMED_OUT : 1;
-registerAccountCommands(program);
   } else {
     process.stderr.write(`mailgate: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
