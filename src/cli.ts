@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_OUTCOME_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, isMailgateError } from './errors.js';
 import { registerApiKeyCommands } from './cli/apikey.js';
 import { registerAdminCommands } from './cli/admin.js';
+import { registerAccountCommands } from './cli/accounts.js';
 import { registerCredentialCommands } from './cli/credential.js';
 import { registerServerCommands } from './cli/server.js';
 import { registerWatcherCommands } from './cli/watcher.js';
@@ -61,6 +62,7 @@ registerAdminCommands(program);
 registerCredentialCommands(program);
 registerServerCommands(program);
 registerWatcherCommands(program);
+registerAccountCommands(program);
 
 try {
   await program.parseAsync(process.argv);
