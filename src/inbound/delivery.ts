@@ -1,7 +1,7 @@
 // One inbound message from fetched bytes to its webhook: parse, filter, recognise a reply acknowledgement, POST signed, and record the outcome.
 import type { Logger } from '../log.js';
 import type { OutboxRepository } from '../outbox/repository.js';
-import { backoffDelay } from '../tokens/backoff.js';
+import { backoffDelay, delayHonouringRetryAfter } from '../tokens/backoff.js';
 import { findAcknowledgement, matchesFilter, parseInbound, type WebhookBody } from './payload.js';
 import type { DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
 import { settingsOf } from './repository.js';
@@ -72,7 +72,8 @@ export async function deliverInbound(
   }
   const error = `webhook: ${result.error ?? `answered ${result.status}`}`;
   if (result.retryable && attempts < ctx.options.maxAttempts) {
-    const delay = backoffDelay(attempts, { baseMs: ctx.options.retryBaseMs, maxMs: ctx.options.retryMaxMs });
+    // Not sooner than the receiver asked (Retry-After), within the retry ceiling.
+    const delay = delayHonouringRetryAfter(backoffDelay(attempts, { baseMs: ctx.options.retryBaseMs, maxMs: ctx.options.retryMaxMs }), result.retryAfterMs, ctx.options.retryMaxMs);
     await ctx.repo.recordDelivery(delivery.id, { status: 'pending', event: body.event, ...facts, error, attempts, nextAttemptAt: new Date(Date.now() + delay).toISOString() });
     ctx.logger.warn({ watcher: settings.name, delivery: delivery.id, status: result.status, delayMs: delay }, 'webhook failed; retrying');
     return 'retry';

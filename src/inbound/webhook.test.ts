@@ -36,6 +36,12 @@ beforeAll(async () => {
         else res.writeHead(401, { 'content-type': 'text/plain' }).end(check.reason);
       } else if (status) {
         res.writeHead(Number(status[1]), { 'content-type': 'text/plain' }).end(`answered ${status[1]}`);
+      } else if (path === '/busy') {
+        res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '120' }).end('slow down');
+      } else if (path === '/down') {
+        res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': new Date(Date.now() + 60_000).toUTCString() }).end('maintenance');
+      } else if (path === '/gone-for-good') {
+        res.writeHead(410, { 'content-type': 'text/plain', 'retry-after': '120' }).end('gone');
       } else if (path === '/moved') {
         res.writeHead(302, { location: `${base}/hooks/mail` }).end();
       } else if (path === '/silent') {
@@ -148,6 +154,18 @@ describe('retry decisions', () => {
     for (const status of [408, 425, 429]) expect(await deliver(`/status/${status}`)).toMatchObject({ ok: false, status, retryable: true });
     expect(await deliver('/status/400')).toMatchObject({ ok: false, status: 400, retryable: false, error: 'webhook answered 400: answered 400' });
     expect(await deliver('/status/404')).toMatchObject({ ok: false, status: 404, retryable: false });
+  });
+
+  it('a retryable answer carries the receiver\'s Retry-After (seconds or date); a final one does not', async () => {
+    expect(await deliver('/busy')).toMatchObject({ ok: false, status: 429, retryable: true, retryAfterMs: 120_000 });
+    const down = await deliver('/down');
+    expect(down).toMatchObject({ ok: false, status: 503, retryable: true });
+    expect(down.retryAfterMs).toBeGreaterThan(55_000);
+    expect(down.retryAfterMs).toBeLessThanOrEqual(60_000);
+    const gone = await deliver('/gone-for-good');
+    expect(gone).toMatchObject({ ok: false, status: 410, retryable: false });
+    expect(gone.retryAfterMs).toBeUndefined();
+    expect((await deliver('/status/503')).retryAfterMs).toBeUndefined();
   });
 
   it('a redirect is not followed: a failure that names the fix', async () => {

@@ -2,6 +2,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VERSION } from '../version.js';
+import { retryAfterMs } from '../tokens/backoff.js';
 
 export const WEBHOOK_HEADERS = {
   event: 'x-mailgate-event',
@@ -130,6 +131,8 @@ export interface WebhookResult {
   retryable: boolean;
   /** What went wrong, with at most 4 KB of the receiver's answer; never the secret. */
   error?: string;
+  /** The receiver's `Retry-After` on a retryable answer (429, 503 …), in milliseconds: the next try waits at least this. */
+  retryAfterMs?: number;
   ms: number;
 }
 
@@ -184,7 +187,8 @@ export async function deliverWebhook(request: WebhookRequest): Promise<WebhookRe
     }
     const text = await readBounded(response);
     const retryable = status >= 500 || RETRYABLE_4XX.has(status);
-    return fail(retryable, `webhook answered ${status}${text ? `: ${text}` : ''}`, status);
+    const asked = retryable ? retryAfterMs(response.headers.get('retry-after')) : undefined;
+    return { ...fail(retryable, `webhook answered ${status}${text ? `: ${text}` : ''}`, status), ...(asked !== undefined ? { retryAfterMs: asked } : {}) };
   } catch (err) {
     if (controller.signal.aborted) return fail(true, `webhook did not answer within ${timeoutMs} ms`);
     return fail(true, `webhook request failed: ${networkError(err)}`);

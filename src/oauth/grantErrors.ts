@@ -1,5 +1,6 @@
 // Classifies token-endpoint failures into what Mailgate must do: sign in again, replace the client secret, retry later, or stop.
 import * as oidc from 'openid-client';
+import { retryAfterMs } from '../tokens/backoff.js';
 
 export type FailureKind = 'reauthorize' | 'client_secret' | 'transient' | 'refused';
 
@@ -12,6 +13,8 @@ export interface GrantFailure {
   status: number | undefined;
   /** For people: what happened and what to do. Never contains a token or secret. */
   message: string;
+  /** The endpoint's `Retry-After` (429, 503 …), in milliseconds, when it sent one. */
+  retryAfterMs?: number;
 }
 
 /**
@@ -81,6 +84,19 @@ async function errorFacts(err: unknown): Promise<ErrorFacts | undefined> {
 }
 
 export async function classifyGrantError(err: unknown): Promise<GrantFailure> {
+  const failure = await classify(err);
+  const asked = retryAfterMs(responseOf(err)?.headers.get('retry-after'));
+  return asked === undefined ? failure : { ...failure, retryAfterMs: asked };
+}
+
+/** The token endpoint's HTTP response, wherever openid-client keeps it. */
+function responseOf(err: unknown): Response | undefined {
+  if (err instanceof oidc.ResponseBodyError || err instanceof oidc.WWWAuthenticateChallengeError) return err.response;
+  const cause = (err as { cause?: unknown })?.cause;
+  return cause instanceof Response ? cause : undefined;
+}
+
+async function classify(err: unknown): Promise<GrantFailure> {
   const facts = await errorFacts(err);
   if (facts) {
     const { error, status, body } = facts;

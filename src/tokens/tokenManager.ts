@@ -12,7 +12,7 @@ import type { CredentialSettings } from '../credentials/model.js';
 import { classifyGrantError, type FailureKind, type GrantFailure } from '../oauth/grantErrors.js';
 import { Secret } from '../secrets/secret.js';
 import type { RefreshOutcome } from '../observability/metrics.js';
-import { backoffDelay, REFRESH_BACKOFF } from './backoff.js';
+import { backoffDelay, delayHonouringRetryAfter, REFRESH_BACKOFF } from './backoff.js';
 
 export interface AccessToken {
   accessToken: Secret;
@@ -55,6 +55,8 @@ export class TokenManager {
   readonly #recent = new Map<string, { token: AccessToken; until: number }>();
   /** When each credential's last_used_at was last written: a hot token route must not write on every request. */
   readonly #lastTouched = new Map<string, number>();
+  /** Until when a token endpoint asked (Retry-After) not to be called again for a credential: callers wait too, not only the scheduler. */
+  readonly #notBefore = new Map<string, number>();
   readonly #owner = `instance-${crypto.randomUUID()}`;
   readonly #marginMs: number;
   readonly #leaseMs: number;
@@ -143,6 +145,13 @@ export class TokenManager {
     if (settings.grant !== 'client_credentials' && !refreshToken) {
       throw new MailgateError(ErrorCode.CREDENTIAL_NEEDS_REAUTHORIZATION, `credential ${row.name} has no refresh token (the provider did not issue one): sign in again — ${this.#link(row.name)}`);
     }
+    const notBefore = this.#notBefore.get(row.name);
+    if (notBefore !== undefined && notBefore > Date.now()) {
+      throw new MailgateError(ErrorCode.TOKEN_REFRESH_FAILED, `credential ${row.name}: the token endpoint asked Mailgate to wait (Retry-After) until ${new Date(notBefore).toISOString()}; not asking again before then`, {
+        details: { credential: row.name, retryAt: new Date(notBefore).toISOString() },
+      });
+    }
+    this.#notBefore.delete(row.name);
     let response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
     try {
       this.refreshCount += 1;
@@ -188,9 +197,12 @@ export class TokenManager {
     const status = STATUS_BY_KIND[failure.kind];
     this.#onOutcome(failure.kind === 'transient' ? 'transient_failure' : failure.kind === 'refused' ? 'refused' : status === 'client_secret_invalid' ? 'client_secret_invalid' : 'needs_reauthorization');
     const failures = row.failure_count + 1;
-    const next = failure.kind === 'transient' ? new Date(Date.now() + backoffDelay(failures, REFRESH_BACKOFF)).toISOString() : null;
+    // A 429/503 with Retry-After: not sooner than asked (a 429 answered 30 s was retried after 4.6 s), within the ceiling.
+    const delay = delayHonouringRetryAfter(backoffDelay(failures, REFRESH_BACKOFF), failure.retryAfterMs, REFRESH_BACKOFF.maxMs);
+    const next = failure.kind === 'transient' ? new Date(Date.now() + delay).toISOString() : null;
+    if (failure.kind === 'transient' && failure.retryAfterMs !== undefined) this.#notBefore.set(row.name, Date.now() + Math.min(failure.retryAfterMs, REFRESH_BACKOFF.maxMs));
     await this.repo.setStatus(row.name, { status, reason: failure.message, lastError: failure.message, failureCount: failures, nextAttemptAt: next });
-    this.logger.warn({ credential: row.name, kind: failure.kind, error: failure.error, microsoftCodes: failure.microsoftCodes, status: failure.status, nextAttemptAt: next }, 'token request failed');
+    this.logger.warn({ credential: row.name, kind: failure.kind, error: failure.error, microsoftCodes: failure.microsoftCodes, status: failure.status, retryAfterMs: failure.retryAfterMs, nextAttemptAt: next }, 'token request failed');
     const fix = failure.kind === 'transient' ? '' : ` — ${this.#link(row.name)}`;
     return new MailgateError(CODE_BY_KIND[failure.kind], `credential ${row.name}: ${failure.message}${fix}`, {
       cause,
@@ -201,6 +213,7 @@ export class TokenManager {
   /** Drops what this process remembers of a credential (its settings changed, or it was removed). */
   forget(name: string): void {
     this.#recent.delete(name);
+    this.#notBefore.delete(name);
     this.#configurations.delete(name);
   }
 
