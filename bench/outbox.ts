@@ -29,7 +29,7 @@ await prepared.senders.add({ name: 'alerts', primary: 'sink', from: 'alerts@exam
 const key = (await prepared.apiKeys.create('bench', ['send'])).key.reveal();
 // Drain-only: messages already in the outbox when the gateway starts, so its worker sends with no HTTP load beside it.
 const DRAIN = Number(process.env.BENCH_DRAIN ?? Math.min(2000, Math.floor(TOTAL / 2)));
-for (let i = 0; i < DRAIN; i++) await prepared.messages.accept({ sender: 'alerts', to: 'ops@example.com', subject: `drain ${i}`, text: BODY });
+for (let i = 0; i < DRAIN; i++) await prepared.messages.accept({ sender: 'alerts', to: 'ops@example.com', subject: `drain ${i}`, text: BODY }, 'cli');
 const cwd = prepared.cwd;
 await prepared.close();
 fs.writeFileSync(path.join(cwd, 'mailgate.yaml'), JSON.stringify({ outbox: { connectionsPerServer: CONNECTIONS, concurrency: WORKER_CONCURRENCY } }));

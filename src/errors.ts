@@ -28,6 +28,8 @@ export const ErrorCode = {
   ALREADY_EXISTS: 'ALREADY_EXISTS',
   /** The object exists but its state does not allow the action now (retry a sent message, cancel one being sent); the message says what to do. */
   STATE_CONFLICT: 'STATE_CONFLICT',
+  /** An idempotency key this caller used already, within its lifetime, with another request body. */
+  IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
   /** The API caller sent no API key, or one that is not valid. */
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   /** The API key is valid but lacks the scope the route needs. */

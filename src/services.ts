@@ -93,7 +93,7 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     servers: new ServerService(serverRepo, credentialRepo, (name) => transports.forget(name)),
     senders,
     outbox,
-    messages: new OutboxService(outbox, senders, config.outbox.maxMessageBytes, () => services.wakeOutbox()),
+    messages: new OutboxService(outbox, senders, config.outbox.maxMessageBytes, () => services.wakeOutbox(), config.outbox.idempotencyKeyMs),
     transports,
     wakeOutbox: () => undefined,
     watcherRepo,

@@ -38,7 +38,7 @@ export async function notify(notice: AlertNotice, config: Config['alerts'], serv
         subject: `[Mailgate] ${notice.event === 'resolved' ? 'Resolved' : 'Action needed'}: ${notice.kind.replace(/_/g, ' ')} - ${notice.subject}`,
         text: `${notice.message}\n\n${notice.link ? `Fix it here: ${notice.link}\n\n` : ''}Raised ${notice.raisedAt}${notice.resolvedAt ? `, resolved ${notice.resolvedAt}` : ''}.\n`,
         idempotencyKey: `alert-${notice.id}-${notice.event}-${notice.event === 'repeated' ? Date.now() : 'once'}`,
-      });
+      }, 'alerts');
       results.push({ channel: 'email', ok: true });
     } catch (err) {
       results.push({ channel: 'email', ok: false, error: (err as Error).message });

@@ -197,7 +197,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
         ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
       };
       await withServices(options, async (services) => {
-        const { view, created } = await services.messages.accept(body);
+        const { view, created } = await services.messages.accept(body, 'cli');
         print(`${created ? 'queued' : 'already accepted (same idempotency key)'}: ${view.id} ${view.messageId}`);
         if (options.wait === undefined) return;
         const deadline = Date.now() + (options.wait === true ? 60 : Number(options.wait)) * 1000;

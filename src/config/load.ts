@@ -73,6 +73,7 @@ export interface Config {
     readonly retryMaxMs: number;
     readonly concurrency: number;
     readonly connectionsPerServer: number;
+    readonly idempotencyKeyMs: number;
   };
   readonly inbound: {
     readonly maxAttempts: number;
@@ -205,6 +206,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
       retryMaxMs: (fromFile.outbox?.retryMaxSeconds ?? 600) * 1000,
       concurrency: fromFile.outbox?.concurrency ?? 8,
       connectionsPerServer: fromFile.outbox?.connectionsPerServer ?? 3,
+      idempotencyKeyMs: (fromFile.outbox?.idempotencyKeyHours ?? 24) * 3_600_000,
     },
     inbound: {
       maxAttempts: fromFile.inbound?.maxAttempts ?? 8,

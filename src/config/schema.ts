@@ -108,6 +108,8 @@ export const configFileSchema = z.strictObject({
       retryMaxSeconds: z.number({ error: 'expected seconds, 1-86400' }).min(1, { error: 'expected seconds, 1-86400' }).max(86400, { error: 'expected seconds, 1-86400' }).optional(),
       concurrency: z.number({ error: 'expected 1-64' }).int().min(1, { error: 'expected 1-64' }).max(64, { error: 'expected 1-64' }).optional(),
       connectionsPerServer: z.number({ error: 'expected 1-32' }).int().min(1, { error: 'expected 1-32' }).max(32, { error: 'expected 1-32' }).optional(),
+      /** How long an idempotency key holds: the same key within it replays the first message (or is refused with another body). */
+      idempotencyKeyHours: z.number({ error: 'expected hours, 1-720' }).min(1, { error: 'expected hours, 1-720' }).max(720, { error: 'expected hours, 1-720' }).optional(),
     })
     .optional(),
   inbound: z

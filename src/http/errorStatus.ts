@@ -6,6 +6,7 @@ export const STATUS_BY_CODE: Partial<Record<Code, number>> = {
   [ErrorCode.NOT_FOUND]: 404,
   [ErrorCode.ALREADY_EXISTS]: 409,
   [ErrorCode.STATE_CONFLICT]: 409,
+  [ErrorCode.IDEMPOTENCY_KEY_REUSED]: 409,
   [ErrorCode.STORE_UNAVAILABLE]: 503,
   [ErrorCode.UNAUTHENTICATED]: 401,
   [ErrorCode.FORBIDDEN]: 403,

@@ -62,6 +62,11 @@ export function newMessageId(): string {
   return `${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(10).toString('hex')}`;
 }
 
+/** The stored form of a caller's idempotency key: one caller's key never matches another's. */
+export function idempotencyHash(caller: string, key: string): string {
+  return crypto.createHash('sha256').update(`${caller}\0${key}`, 'utf8').digest('hex');
+}
+
 /**
  * Message-IDs Mailgate can recognise in a reply's In-Reply-To/References: `<mg.<outbox id>@<from domain>>`.
  * @see https://www.rfc-editor.org/rfc/rfc5322#section-3.6.4
@@ -77,18 +82,23 @@ const UNSENT = { attempts: 0, server_index: 0, server_attempts: 0, lease_owner: 
 export class OutboxRepository {
   constructor(private readonly store: Store) {}
 
-  /** Stores the message; with an idempotency key already used, returns the existing message instead (created: false). */
-  async enqueue(message: OutboxMessage, fromAddress: string, size: number, idempotencyKey: string | undefined): Promise<{ row: OutboxRow; created: boolean }> {
-    if (idempotencyKey !== undefined) {
-      const existing = await this.findByIdempotencyKey(idempotencyKey);
-      if (existing) return { row: existing, created: false };
+  /**
+   * Stores the message for `caller` (`apikey:<id>`, `cli`, `alerts`). With an idempotency key this caller used before,
+   * within its lifetime: the first message (created: false) when the request is the same, IDEMPOTENCY_KEY_REUSED when
+   * it differs. Keys are the caller's own — another caller's identical key is another message — and expire.
+   */
+  async enqueue(message: OutboxMessage, fromAddress: string, size: number, caller: string, idempotency?: { key: string; requestHash: string; ttlMs: number }): Promise<{ row: OutboxRow; created: boolean }> {
+    const keyHash = idempotency ? idempotencyHash(caller, idempotency.key) : undefined;
+    if (idempotency && keyHash) {
+      const replay = await this.#replayOf(keyHash, idempotency);
+      if (replay) return { row: replay, created: false };
     }
     const id = newMessageId();
     const at = new Date().toISOString();
     const row = {
       id,
       sender: message.sender,
-      idempotency_key: idempotencyKey ?? null,
+      idempotency_key: keyHash ?? null,
       message: JSON.stringify(message),
       size,
       status: 'queued',
@@ -97,6 +107,10 @@ export class OutboxRepository {
       history: '[]',
       created_at: at,
       updated_at: at,
+      created_by: caller,
+      idempotency_label: idempotency?.key ?? null,
+      request_hash: idempotency?.requestHash ?? null,
+      idempotency_expires_at: idempotency ? new Date(Date.now() + idempotency.ttlMs).toISOString() : null,
     };
     try {
       await this.store.db.insertInto('outbox').values(row).execute();
@@ -104,12 +118,30 @@ export class OutboxRepository {
     } catch (err) {
       // Two requests with the same key at once: the unique index decides, the loser returns the winner's message.
       const code = (err as { code?: string }).code;
-      if (idempotencyKey !== undefined && (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505')) {
-        const existing = await this.findByIdempotencyKey(idempotencyKey);
-        if (existing) return { row: existing, created: false };
+      if (idempotency && keyHash && (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505')) {
+        const replay = await this.#replayOf(keyHash, idempotency);
+        if (replay) return { row: replay, created: false };
       }
       throw err;
     }
+  }
+
+  /** The message a live key names (same request), undefined when none does; an expired key is released for reuse. */
+  async #replayOf(keyHash: string, idempotency: { key: string; requestHash: string }): Promise<OutboxRow | undefined> {
+    const existing = await this.findByIdempotencyKey(keyHash);
+    if (!existing) return undefined;
+    if (existing.idempotency_expires_at !== null && existing.idempotency_expires_at <= new Date().toISOString()) {
+      await this.store.db.updateTable('outbox').set({ idempotency_key: null }).where('id', '=', existing.id).where('idempotency_key', '=', keyHash).execute();
+      return undefined;
+    }
+    if (existing.request_hash !== idempotency.requestHash) {
+      throw new MailgateError(
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        `idempotencyKey: ${JSON.stringify(idempotency.key.slice(0, 100))} was used for another message (${existing.id}, ${existing.created_at}) with a different request; use a new key for a new message`,
+        { details: { messageId: existing.id } },
+      );
+    }
+    return existing;
   }
 
   /**
@@ -132,6 +164,10 @@ export class OutboxRepository {
       updated_at: at,
       raw: message.raw,
       envelope: JSON.stringify(message.envelope),
+      created_by: `relay:${message.summary.submittedBy.account}`,
+      idempotency_label: null,
+      request_hash: null,
+      idempotency_expires_at: null,
     };
     await this.store.db.insertInto('outbox').values(row).execute();
     return { ...row, ...UNSENT };
@@ -366,7 +402,8 @@ export class OutboxRepository {
       attempts: row.attempts,
       server: row.server_used,
       messageId: row.message_id,
-      idempotencyKey: row.idempotency_key,
+      // Rows before migration 0012 kept the key itself; later ones its hash with the caller, and the key as given.
+      idempotencyKey: row.idempotency_label ?? (row.created_by === null ? row.idempotency_key : null),
       lastError: row.last_error,
       response: row.response,
       rejected: row.rejected ? (JSON.parse(row.rejected) as string[]) : [],

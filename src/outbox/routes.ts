@@ -1,6 +1,8 @@
 // The messages API: POST /api/v1/messages accepts into the durable outbox (202), GET shows a message's delivery state, an admin retries or cancels a stuck one.
 import type { FastifyInstance } from 'fastify';
-import { requireScope } from '../http/apiAuth.js';
+import type { FastifyRequest } from 'fastify';
+import { allows } from '../apikeys/apiKeys.js';
+import { principalOf, requireScope } from '../http/apiAuth.js';
 import type { Services } from '../services.js';
 
 export function registerMessageRoutes(app: FastifyInstance, services: Services): void {
@@ -10,12 +12,15 @@ export function registerMessageRoutes(app: FastifyInstance, services: Services):
   const bodyLimit = Math.ceil(services.config.outbox.maxMessageBytes * 1.4) + 1024 * 1024;
 
   app.post('/api/v1/messages', { preHandler: send, bodyLimit }, async (request, reply) => {
-    const { view, created } = await services.messages.accept(request.body);
+    const { view, created } = await services.messages.accept(request.body, callerOf(request));
     // A repeated idempotency key returns the message accepted the first time, whatever its state now.
     return reply.status(created ? 202 : 200).send({ id: view.id, status: view.status, messageId: view.messageId, ...(created ? {} : { idempotentReplay: true }) });
   });
 
-  app.get<{ Params: { id: string } }>('/api/v1/messages/:id', { preHandler: send }, async (request) => services.messages.show(request.params.id));
+  // A `send` key reads the messages it submitted; an admin key reads every message.
+  app.get<{ Params: { id: string } }>('/api/v1/messages/:id', { preHandler: send }, async (request) =>
+    allows(principalOf(request), 'admin') ? services.messages.show(request.params.id) : services.messages.showOwn(request.params.id, callerOf(request)),
+  );
 
   app.get<{ Querystring: { limit?: string; status?: string } }>('/api/v1/messages', { preHandler: admin }, async (request) => ({
     messages: await services.messages.recent(Math.min(500, Math.max(1, Number(request.query.limit ?? 50) || 50)), request.query.status === undefined ? {} : { status: request.query.status }),
@@ -24,4 +29,9 @@ export function registerMessageRoutes(app: FastifyInstance, services: Services):
   // 409 STATE_CONFLICT when the message's status does not allow it (the message says why and what to do).
   app.post<{ Params: { id: string } }>('/api/v1/messages/:id/retry', { preHandler: admin }, async (request) => services.messages.retry(request.params.id));
   app.post<{ Params: { id: string } }>('/api/v1/messages/:id/cancel', { preHandler: admin }, async (request) => services.messages.cancel(request.params.id));
+}
+
+/** The submitter recorded on a message: the API key by id (a renamed or re-created key is another caller). */
+function callerOf(request: FastifyRequest): string {
+  return `apikey:${principalOf(request).id}`;
 }

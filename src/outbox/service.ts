@@ -1,10 +1,19 @@
 // Accepting a message into the outbox (validation, the sender's existence, the From address, idempotency — shared by the API and `mailgate send`), and an admin's retry or cancel of a stuck one.
+import crypto from 'node:crypto';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { SenderService } from '../senders/service.js';
 import { parseAddress } from './addresses.js';
 import { parseMessageInput } from './message.js';
 import { headerValue, messageIdOf, missingHeaders, summarize, type HeaderField, type RawEnvelope, type RawMessageSummary } from './rawMessage.js';
 import { messageIdFor, newMessageId, OUTBOX_STATUSES, type MessageSummary, type OutboxRepository, type OutboxRow, type OutboxStatus, type OutboxView } from './repository.js';
+
+/** SHA-256 of the request as sent, without its idempotency key, keys in a fixed order: the same request hashes the same. */
+function requestHash(raw: unknown): string {
+  const { idempotencyKey: _key, ...rest } = raw as Record<string, unknown>;
+  const canonical = (value: unknown): unknown =>
+    Array.isArray(value) ? value.map(canonical) : value !== null && typeof value === 'object' ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])])) : value;
+  return crypto.createHash('sha256').update(JSON.stringify(canonical(rest))).digest('hex');
+}
 
 /** What a cancelled message's last_error says. */
 export const CANCELLED_BY_ADMIN = 'cancelled by an admin';
@@ -19,16 +28,31 @@ export class OutboxService {
     private readonly maxMessageBytes: number,
     /** Called when a message becomes due (accepted, or retried by an admin), so a worker in this process starts at once. */
     private readonly wake: () => void = () => undefined,
+    /** How long an idempotency key holds (outbox.idempotencyKeyHours). */
+    private readonly idempotencyTtlMs = 24 * 3_600_000,
   ) {}
 
-  /** Stores the message durably before answering; `created: false` when the idempotency key was seen before. */
-  async accept(raw: unknown): Promise<{ view: OutboxView; created: boolean }> {
+  /** Whether `caller` may read message `id`: its own messages only (an admin reads all; checked by the route). */
+  async showOwn(id: string, caller: string): Promise<OutboxView> {
+    const row = await this.outbox.get(id);
+    // Another caller's message is "not found": its existence is nobody else's business.
+    if (row.created_by !== caller) throw new MailgateError(ErrorCode.NOT_FOUND, `no message with id ${JSON.stringify(id)}`);
+    return this.outbox.toView(row);
+  }
+
+  /**
+   * Stores the message durably before answering, as submitted by `caller` (`apikey:<id>`, `cli`, `alerts`);
+   * `created: false` when this caller sent the same request with the same idempotency key before (within
+   * `idempotencyTtlMs`). The same key with another request: IDEMPOTENCY_KEY_REUSED.
+   */
+  async accept(raw: unknown, caller: string): Promise<{ view: OutboxView; created: boolean }> {
     const { message, idempotencyKey, size } = parseMessageInput(raw, this.maxMessageBytes);
     const sender = await this.senders.find(message.sender);
     if (!sender) throw new MailgateError(ErrorCode.INPUT_INVALID, `sender: no sender named ${JSON.stringify(message.sender)} (list them with GET /api/v1/senders)`);
     const senderFrom = parseAddress(sender.from);
     const fromAddress = message.from?.address ?? (senderFrom.ok ? senderFrom.address : 'mailgate.invalid');
-    const { row, created } = await this.outbox.enqueue(message, fromAddress, size, idempotencyKey);
+    const idempotency = idempotencyKey === undefined ? undefined : { key: idempotencyKey, requestHash: requestHash(raw), ttlMs: this.idempotencyTtlMs };
+    const { row, created } = await this.outbox.enqueue(message, fromAddress, size, caller, idempotency);
     if (created) this.wake();
     return { view: this.outbox.toView(row), created };
   }

@@ -134,6 +134,12 @@ export interface OutboxTable {
   raw: Buffer | null;
   /** JSON SMTP envelope of a raw message: { from, to[] }. */
   envelope: string | null;
+  /** Who submitted it: `apikey:<id>`, `cli`, `alerts`, `relay:<account>` (null before migration 0012). */
+  created_by: string | null;
+  /** The idempotency key as the caller gave it (`idempotency_key` holds its hash with the caller). */
+  idempotency_label: string | null;
+  request_hash: string | null;
+  idempotency_expires_at: string | null;
 }
 
 export interface WatchersTable {

@@ -140,7 +140,7 @@ describe('with a running worker', () => {
 describe('without a worker (messages stay queued until something claims them)', () => {
   let app: MailgateApp;
   let sendKey: string;
-  const accept = async () => (await app.services.messages.accept({ sender: 'plain', to: bob().email, subject: `queued ${Date.now()}`, text: 'x' })).view.id;
+  const accept = async () => (await app.services.messages.accept({ sender: 'plain', to: bob().email, subject: `queued ${Date.now()}`, text: 'x' }, 'cli')).view.id;
   /** Leases the message as a worker would (another instance's, say). */
   const lease = async (id: string) => {
     const claimed = await app.services.outbox.claimDue('test-worker', 100, 60_000);

@@ -132,7 +132,7 @@ describe('outbox pages without a worker (messages stay queued)', () => {
   it('cancels a queued message from the list only after the admin confirms, and shows its subject and attachments but never its body', async () => {
     const subject = `Door open ${Date.now()}`;
     const attachment = Buffer.from('ATTACHMENT-CONTENT-MARKER').toString('base64');
-    const { view } = await app.services.messages.accept({ sender: 'plain', to: ['ops@example.test', 'b@example.test'], bcc: 'audit@example.test', subject, text: body, html: `<p>${body}</p>`, attachments: [{ filename: 'door-log.csv', content: attachment, contentType: 'text/csv' }] });
+    const { view } = await app.services.messages.accept({ sender: 'plain', to: ['ops@example.test', 'b@example.test'], bcc: 'audit@example.test', subject, text: body, html: `<p>${body}</p>`, attachments: [{ filename: 'door-log.csv', content: attachment, contentType: 'text/csv' }] }, 'cli');
     const id = view.id;
 
     const page = await newPage(b.browser);
@@ -184,7 +184,7 @@ describe('outbox pages without a worker (messages stay queued)', () => {
   });
 
   it('fits a phone: the list and a message page stack their tables at 375 px', async () => {
-    await app.services.messages.accept({ sender: 'plain', to: 'ops@example.test', subject: `Phone check ${Date.now()}`, text: 'x' });
+    await app.services.messages.accept({ sender: 'plain', to: 'ops@example.test', subject: `Phone check ${Date.now()}`, text: 'x' }, 'cli');
     const page = await newPage(b.browser, { width: 375 });
     const errors = collectPageErrors(page);
     await signInAsAdmin(app, page);
