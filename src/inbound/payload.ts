@@ -106,7 +106,7 @@ export async function findAcknowledgement(message: InboundMessage, outbox: Outbo
   // In-Reply-To names the message replied to directly; prefer it over older ones in References.
   const original = originals.find((o) => o.message_id === message.inReplyTo) ?? originals[0];
   if (!original) return undefined;
-  return { originalId: original.id, originalMessageId: original.message_id, idempotencyKey: original.idempotency_key, replier: message.from[0] ?? null, firstLine: firstReplyLine(message.text) };
+  return { originalId: original.id, originalMessageId: original.message_id, idempotencyKey: original.idempotency_label ?? (original.created_by === null ? original.idempotency_key : null), replier: message.from[0] ?? null, firstLine: firstReplyLine(message.text) };
 }
 
 /** The first line the replier wrote: above the quoted original, signature markers and "On … wrote:" lines excluded. */
