@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../store/store.js';
 import { allows, createApiKeyService, type ApiKeyServiceOptions } from './apiKeys.js';
+import { isScope, sendersAllowed } from './scopes.js';
 import { hashApiKey } from './keyMaterial.js';
 
 const open: Store[] = [];
@@ -96,7 +97,7 @@ describe('API keys', () => {
     const message = (err as Error).message;
     expect(message).toContain('name: expected 1-100 letters, digits, ".", "_" or "-"');
     expect(message).toContain('got "my key"');
-    expect(message).toContain('scopes[1]: expected "admin", "send", "metrics", "token:<credential>" or "token:*", got "sned"');
+    expect(message).toContain('scopes[1]: expected "admin", "send", "send:<sender>", "metrics", "token:<credential>" or "token:*", got "sned"');
     expect(message).toContain('scopes[2]:');
     expect(message).toContain('scopes[3]:');
     await expect(apiKeys.create('ok', [])).rejects.toMatchObject({ code: 'INPUT_INVALID', message: expect.stringContaining('scopes: expected at least one scope') });
@@ -166,5 +167,16 @@ describe('allows', () => {
     expect([allows(m365, 'token:m365'), allows(m365, 'token:gmail'), allows(m365, 'send'), allows(m365, 'token:*')]).toEqual([true, false, false, false]);
     expect([allows(anyToken, 'token:m365'), allows(anyToken, 'token:gmail'), allows(anyToken, 'send'), allows(anyToken, 'admin')]).toEqual([true, true, false, false]);
     expect(allows({ scopes: [] }, 'send')).toBe(false);
+  });
+
+  it('lets send:<sender> keys pass the send routes, limited to their senders; send and admin keys send through any', () => {
+    const narrow = { scopes: ['send:alerts', 'send:billing'] as const };
+    expect([allows(narrow, 'send'), allows(narrow, 'admin'), allows(narrow, 'token:m365')]).toEqual([true, false, false]);
+    expect(sendersAllowed(narrow)).toEqual(['alerts', 'billing']);
+    expect(sendersAllowed({ scopes: ['send'] })).toBeUndefined();
+    expect(sendersAllowed({ scopes: ['admin'] })).toBeUndefined();
+    expect(isScope('send:alerts')).toBe(true);
+    expect(isScope('send:')).toBe(false);
+    expect(isScope('send:a b')).toBe(false);
   });
 });

@@ -53,6 +53,16 @@ export interface OutboxMessage {
 
 /** Headers Mailgate sets itself; a caller may not set them through `headers` (use the fields instead). */
 const RESERVED_HEADERS = new Set(['from', 'to', 'cc', 'bcc', 'reply-to', 'subject', 'message-id', 'date', 'sender', 'return-path', 'content-type', 'content-transfer-encoding', 'mime-version']);
+/**
+ * Headers that belong to the transport and the receiving side (signatures, trace and resent fields, the top-level
+ * disposition): a caller setting them would forge what servers add or break what they check.
+ */
+const TRANSPORT_HEADERS = new Set(['dkim-signature', 'domainkey-signature', 'authentication-results', 'received', 'received-spf', 'content-disposition', 'content-id', 'delivered-to', 'x-original-to']);
+const TRANSPORT_HEADER_PREFIXES = ['resent-', 'arc-'];
+/** `type/subtype` with optional parameters, no line breaks (RFC 2045 §5.1 token characters). */
+const CONTENT_TYPE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
+/** A Content-ID without its angle brackets: dot-atom text, optionally @domain (RFC 2392, RFC 5322 §3.6.4). */
+const CONTENT_ID = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,200}(@[A-Za-z0-9.-]{1,200})?$/;
 const HEADER_NAME = /^[!-9;-~]+$/; // RFC 5322 §2.2: printable ASCII except colon
 const MAX_RECIPIENTS = 500;
 
@@ -99,6 +109,8 @@ export function parseMessageInput(raw: unknown, maxBytes: number): { message: Ou
   for (const [name, value] of Object.entries(input.headers ?? {})) {
     if (!HEADER_NAME.test(name)) problems.push(`headers: ${JSON.stringify(name)} is not a valid header name`);
     else if (RESERVED_HEADERS.has(name.toLowerCase())) problems.push(`headers: ${name} is set by Mailgate; use the message's own field instead`);
+    else if (TRANSPORT_HEADERS.has(name.toLowerCase()) || TRANSPORT_HEADER_PREFIXES.some((p) => name.toLowerCase().startsWith(p)))
+      problems.push(`headers: ${name} belongs to the mail servers on the way (signatures, trace and resent fields), not to a submitted message`);
     else if (/[\r\n]/.test(value)) problems.push(`headers.${name}: contains a line break (header injection is refused)`);
     else headers[name] = value;
   }
@@ -107,6 +119,8 @@ export function parseMessageInput(raw: unknown, maxBytes: number): { message: Ou
   const attachments = (input.attachments ?? []).map((a, i) => {
     if (!/^[A-Za-z0-9+/\r\n]*={0,2}[\r\n]*$/.test(a.content)) problems.push(`attachments[${i}].content: expected base64`);
     if (/[\r\n"]/.test(a.filename)) problems.push(`attachments[${i}].filename: contains a line break or a quote`);
+    if (a.contentType !== undefined && !CONTENT_TYPE.test(a.contentType)) problems.push(`attachments[${i}].contentType: expected a MIME type such as "application/pdf" or "text/csv; charset=utf-8"`);
+    if (a.cid !== undefined && !CONTENT_ID.test(a.cid)) problems.push(`attachments[${i}].cid: expected a Content-ID such as "logo" or "logo@example.com" (letters, digits and .-_, no spaces or angle brackets)`);
     size += Math.floor((a.content.replace(/[\r\n=]/g, '').length * 3) / 4);
     return { filename: a.filename, content: a.content, contentType: a.contentType, cid: a.cid };
   });

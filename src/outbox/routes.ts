@@ -2,6 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { FastifyRequest } from 'fastify';
 import { allows } from '../apikeys/apiKeys.js';
+import { sendersAllowed } from '../apikeys/scopes.js';
+import { ErrorCode, MailgateError } from '../errors.js';
 import { principalOf, requireScope } from '../http/apiAuth.js';
 import type { Services } from '../services.js';
 
@@ -12,6 +14,11 @@ export function registerMessageRoutes(app: FastifyInstance, services: Services):
   const bodyLimit = Math.ceil(services.config.outbox.maxMessageBytes * 1.4) + 1024 * 1024;
 
   app.post('/api/v1/messages', { preHandler: send, bodyLimit }, async (request, reply) => {
+    const senders = sendersAllowed(principalOf(request));
+    const sender = (request.body as { sender?: unknown } | null)?.sender;
+    if (senders !== undefined && !(typeof sender === 'string' && senders.includes(sender))) {
+      throw new MailgateError(ErrorCode.FORBIDDEN, `this API key may send only through ${senders.map((s) => JSON.stringify(s)).join(', ')} (scope send:<sender>); got sender ${JSON.stringify(typeof sender === 'string' ? sender.slice(0, 100) : sender ?? null)}`);
+    }
     const { view, created } = await services.messages.accept(request.body, callerOf(request));
     // A repeated idempotency key returns the message accepted the first time, whatever its state now.
     return reply.status(created ? 202 : 200).send({ id: view.id, status: view.status, messageId: view.messageId, ...(created ? {} : { idempotentReplay: true }) });

@@ -1,4 +1,4 @@
-// Proves idempotency keys belong to the caller that used them: another key's identical idempotency key is another message, the same key with another body is refused, keys expire, and a send key reads only its own messages.
+// Proves what a send key may do: idempotency keys are its own (another key's identical key is another message, the same key with another body is refused, keys expire), it reads only its own messages, and send:<sender> keys use only their senders.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMailgateApp, type MailgateApp } from '../support/mailgateApp.js';
 
@@ -66,5 +66,20 @@ describe('reading messages', () => {
     expect(foreign.status).toBe(404);
     expect(foreign.json.error.code).toBe('NOT_FOUND');
     expect((await app.api('GET', `/api/v1/messages/${theirs.json.id}`)).status).toBe(200);
+  });
+});
+
+describe('send:<sender> keys', () => {
+  it('send only through their named senders (403 naming them otherwise), and read their own messages', async () => {
+    expect((await app.api('POST', '/api/v1/senders', { name: 'billing', primary: 'relay', from: 'billing@example.test' })).status).toBe(201);
+    const narrow = (await app.services.apiKeys.create('scanner', ['send:alerts'])).key.reveal();
+    const ok = await app.api('POST', '/api/v1/messages', { sender: 'alerts', to: 'duty@example.test', subject: 'scan', text: 'x' }, narrow);
+    expect(ok.status).toBe(202);
+    expect((await app.api('GET', `/api/v1/messages/${ok.json.id}`, undefined, narrow)).status).toBe(200);
+    const refused = await app.api('POST', '/api/v1/messages', { sender: 'billing', to: 'duty@example.test', subject: 'scan', text: 'x' }, narrow);
+    expect(refused.status).toBe(403);
+    expect(refused.json.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('may send only through "alerts"') });
+    // Not an admin: the list of every message stays closed to it.
+    expect((await app.api('GET', '/api/v1/messages', undefined, narrow)).status).toBe(403);
   });
 });
