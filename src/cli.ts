@@ -5,6 +5,7 @@ import { EXIT_OUTCOME_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, isMailgateError } from
 import { registerApiKeyCommands } from './cli/apikey.js';
 import { registerAdminCommands } from './cli/admin.js';
 import { registerAccountCommands } from './cli/accounts.js';
+import { registerPruneCommand } from './cli/prune.js';
 import { registerCredentialCommands } from './cli/credential.js';
 import { registerServerCommands } from './cli/server.js';
 import { registerWatcherCommands } from './cli/watcher.js';
@@ -63,6 +64,7 @@ registerCredentialCommands(program);
 registerServerCommands(program);
 registerWatcherCommands(program);
 registerAccountCommands(program);
+registerPruneCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -15,6 +15,7 @@ import { WatcherManager } from './inbound/manager.js';
 import { startProxyListeners, stopProxyListeners } from './proxy/start.js';
 import { startRelayListeners } from './relay/index.js';
 import { ChangeFeed } from './store/changes.js';
+import { startRetention } from './retention/schedule.js';
 
 export interface Gateway {
   readonly config: Config;
@@ -82,6 +83,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
     await changes.start();
     lifecycle.onStop('change feed', () => changes.stop());
+    const retention = startRetention(services, logger.child({ component: 'retention' }));
+    lifecycle.onStop('retention', () => retention.stop());
     // Local endpoints for password-only programs (SMTP relay, IMAP/POP3 proxies): each starts its listeners here and
     // registers its stop step; one that cannot listen fails the start with exit 2 naming its config key.
     const relay = await startRelayListeners(services, logger.child({ component: 'relay' }));

@@ -17,7 +17,7 @@ export function registerApiKeyCommands(program: Command, print: Print = (line) =
     .command('create')
     .description('create an API key and print it once (only its hash is stored)')
     .requiredOption('--name <name>', 'a name for the key, e.g. the application that uses it')
-    .requiredOption('--scope <scope>', 'admin | send | token:<credential> | token:* (repeat, or separate with commas)', collect, [] as string[])
+    .requiredOption('--scope <scope>', 'admin | send | send:<sender> | metrics | token:<credential> | token:* (repeat, or separate with commas)', collect, [] as string[])
     .option('-c, --config <file>', 'configuration file (default: $MAILGATE_CONFIG, else ./mailgate.yaml if present)')
     .action((options: ApiKeyCommandOptions & { name: string; scope: string[] }) =>
       withApiKeys(options, async (apiKeys) => {

@@ -93,6 +93,13 @@ export interface Config {
     readonly repeatMs: number;
     readonly evaluateMs: number;
   };
+  /** How long finished messages keep their bodies, and rows and audit entries are kept (`mailgate prune`, hourly in serve). */
+  readonly retention: {
+    readonly messageBodyMs: number;
+    readonly messageMs: number;
+    readonly inboundMs: number;
+    readonly auditMs: number;
+  };
   readonly relay: {
     readonly listeners: readonly RelayListenerConfig[];
     readonly maxMessageBytes: number;
@@ -223,6 +230,12 @@ export function loadConfig(options: LoadConfigOptions): Config {
       command: fromFile.alerts?.command ? { path: fromFile.alerts.command.path, args: fromFile.alerts.command.args ?? [], timeoutMs: (fromFile.alerts.command.timeoutSeconds ?? 30) * 1000 } : undefined,
       repeatMs: (fromFile.alerts?.repeatMinutes ?? 60) * 60_000,
       evaluateMs: (fromFile.alerts?.evaluateSeconds ?? 30) * 1000,
+    },
+    retention: {
+      messageBodyMs: (fromFile.retention?.messageBodyDays ?? 7) * 86_400_000,
+      messageMs: (fromFile.retention?.messageDays ?? 90) * 86_400_000,
+      inboundMs: (fromFile.retention?.inboundDays ?? 30) * 86_400_000,
+      auditMs: (fromFile.retention?.auditDays ?? 365) * 86_400_000,
     },
     relay: {
       listeners: (fromFile.relay?.listeners ?? []).map((l) => ({

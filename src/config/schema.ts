@@ -137,6 +137,14 @@ export const configFileSchema = z.strictObject({
       evaluateSeconds: z.number({ error: 'expected seconds, 5-3600' }).min(5, { error: 'expected seconds, 5-3600' }).max(3600, { error: 'expected seconds, 5-3600' }).optional(),
     })
     .optional(),
+  retention: z
+    .strictObject({
+      messageBodyDays: z.number({ error: 'expected days, 1-3650' }).min(1, { error: 'expected days, 1-3650' }).max(3650, { error: 'expected days, 1-3650' }).optional(),
+      messageDays: z.number({ error: 'expected days, 1-3650' }).min(1, { error: 'expected days, 1-3650' }).max(3650, { error: 'expected days, 1-3650' }).optional(),
+      inboundDays: z.number({ error: 'expected days, 1-3650' }).min(1, { error: 'expected days, 1-3650' }).max(3650, { error: 'expected days, 1-3650' }).optional(),
+      auditDays: z.number({ error: 'expected days, 1-3650' }).min(1, { error: 'expected days, 1-3650' }).max(3650, { error: 'expected days, 1-3650' }).optional(),
+    })
+    .optional(),
   relay: z
     .strictObject({
       listeners: z.array(relayListenerSchema).optional(),

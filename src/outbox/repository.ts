@@ -77,7 +77,7 @@ export function messageIdFor(id: string, fromAddress: string): string {
 }
 
 /** The columns of a row that no attempt has touched yet. */
-const UNSENT = { attempts: 0, server_index: 0, server_attempts: 0, lease_owner: null, lease_until: null, server_used: null, last_error: null, response: null, rejected: null, sent_at: null } as const;
+const UNSENT = { attempts: 0, server_index: 0, server_attempts: 0, lease_owner: null, lease_until: null, server_used: null, last_error: null, response: null, rejected: null, sent_at: null, body_pruned_at: null } as const;
 
 export class OutboxRepository {
   constructor(private readonly store: Store) {}

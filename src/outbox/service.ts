@@ -99,9 +99,12 @@ export class OutboxService {
    * Any other status: STATE_CONFLICT.
    */
   async retry(id: string): Promise<OutboxView> {
-    const row = await this.#transition(id, ['failed', 'cancelled'], 'retried', (current) =>
-      this.outbox.requeue(current, { at: new Date().toISOString(), server: '-', outcome: 'retried', ...(current.last_error ? { error: current.last_error } : {}) }),
-    );
+    const row = await this.#transition(id, ['failed', 'cancelled'], 'retried', (current) => {
+      if (current.body_pruned_at !== null) {
+        throw new MailgateError(ErrorCode.STATE_CONFLICT, `message ${id} cannot be retried: its body was dropped on ${current.body_pruned_at} (retention.messageBodyDays); submit it anew (POST /api/v1/messages)`);
+      }
+      return this.outbox.requeue(current, { at: new Date().toISOString(), server: '-', outcome: 'retried', ...(current.last_error ? { error: current.last_error } : {}) });
+    });
     this.wake();
     return this.outbox.toView(row);
   }

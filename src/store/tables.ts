@@ -140,6 +140,8 @@ export interface OutboxTable {
   idempotency_label: string | null;
   request_hash: string | null;
   idempotency_expires_at: string | null;
+  /** When the body (text, html, attachments, raw MIME) was dropped under retention.messageBodyDays. */
+  body_pruned_at: string | null;
 }
 
 export interface WatchersTable {

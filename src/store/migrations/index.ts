@@ -12,6 +12,7 @@ import { migration0009Accounts } from './0009_accounts.js';
 import { migration0010OutboxRaw } from './0010_outbox_raw.js';
 import { migration0011Changes } from './0011_changes.js';
 import { migration0012OutboxCallers } from './0012_outbox_callers.js';
+import { migration0013Retention } from './0013_retention.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -27,4 +28,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0010_outbox_raw': migration0010OutboxRaw,
   '0011_changes': migration0011Changes,
   '0012_outbox_callers': migration0012OutboxCallers,
+  '0013_retention': migration0013Retention,
 };
