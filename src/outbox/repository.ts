@@ -220,14 +220,16 @@ export class OutboxRepository {
    * Puts back messages whose lease ran out: their worker (another instance) died mid-send. At-least-once: they go
    * again. Run now and then, not on every claim.
    */
-  async requeueExpiredLeases(): Promise<number> {
+  async requeueExpiredLeases(exceptOwner?: string): Promise<number> {
     const now = new Date().toISOString();
-    const result = await this.store.db
+    let query = this.store.db
       .updateTable('outbox')
       .set({ status: 'queued', lease_owner: null, lease_until: null, next_attempt_at: now, updated_at: now })
       .where('status', '=', 'sending')
-      .where('lease_until', '<', now)
-      .executeTakeFirst();
+      .where('lease_until', '<', now);
+    // A worker knows its own sends are alive: it never requeues them (that was a double send in one process).
+    if (exceptOwner !== undefined) query = query.where('lease_owner', '!=', exceptOwner);
+    const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows);
   }
 
@@ -238,9 +240,25 @@ export class OutboxRepository {
     return Number(result.numUpdatedRows);
   }
 
-  async markSent(row: OutboxRow, outcome: { server: string; response: string; rejected: string[]; attempt: AttemptRecord }): Promise<void> {
-    const at = new Date().toISOString();
+  /** Extends the leases of messages `owner` is still sending. */
+  async renewLeases(owner: string, ids: readonly string[], leaseMs: number): Promise<void> {
+    if (ids.length === 0) return;
     await this.store.db
+      .updateTable('outbox')
+      .set({ lease_until: new Date(Date.now() + leaseMs).toISOString() })
+      .where('id', 'in', [...ids])
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'sending')
+      .execute();
+  }
+
+  /**
+   * The outcome writes below change the row only while the caller still holds the lease it was given (status sending,
+   * same owner): false when the lease was lost meanwhile, and nothing is written.
+   */
+  async markSent(row: OutboxRow, outcome: { server: string; response: string; rejected: string[]; attempt: AttemptRecord }): Promise<boolean> {
+    const at = new Date().toISOString();
+    const result = await this.store.db
       .updateTable('outbox')
       .set({
         status: 'sent',
@@ -256,11 +274,14 @@ export class OutboxRepository {
         updated_at: at,
       })
       .where('id', '=', row.id)
-      .execute();
+      .where('status', '=', 'sending')
+      .where('lease_owner', row.lease_owner === null ? 'is' : '=', row.lease_owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
-  async reschedule(row: OutboxRow, next: { at: Date; serverIndex: number; serverAttempts: number; error: string; attempt: AttemptRecord }): Promise<void> {
-    await this.store.db
+  async reschedule(row: OutboxRow, next: { at: Date; serverIndex: number; serverAttempts: number; error: string; attempt: AttemptRecord }): Promise<boolean> {
+    const result = await this.store.db
       .updateTable('outbox')
       .set({
         status: 'queued',
@@ -276,11 +297,14 @@ export class OutboxRepository {
         updated_at: new Date().toISOString(),
       })
       .where('id', '=', row.id)
-      .execute();
+      .where('status', '=', 'sending')
+      .where('lease_owner', row.lease_owner === null ? 'is' : '=', row.lease_owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
-  async markFailed(row: OutboxRow, failure: { error: string; response?: string; rejected?: string[]; attempt: AttemptRecord }): Promise<void> {
-    await this.store.db
+  async markFailed(row: OutboxRow, failure: { error: string; response?: string; rejected?: string[]; attempt: AttemptRecord }): Promise<boolean> {
+    const result = await this.store.db
       .updateTable('outbox')
       .set({
         status: 'failed',
@@ -295,7 +319,10 @@ export class OutboxRepository {
         updated_at: new Date().toISOString(),
       })
       .where('id', '=', row.id)
-      .execute();
+      .where('status', '=', 'sending')
+      .where('lease_owner', row.lease_owner === null ? 'is' : '=', row.lease_owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   /**

@@ -32,6 +32,9 @@ export interface OutboxWorkerDependencies {
   requeueOnStart: boolean;
   /** Told every attempt's outcome (metrics). */
   onAttempt?: (server: string, outcome: AttemptRecord['outcome']) => void;
+  /** How long a claim holds before another worker may take the message (default 5 minutes), and how often leases are renewed and expired ones requeued (10 s). */
+  leaseMs?: number;
+  leaseCheckMs?: number;
 }
 
 /** The worker for a set of services, as `serve` runs it. */
@@ -52,6 +55,8 @@ export function createOutboxWorker(services: Services): OutboxWorker {
 export class OutboxWorker {
   readonly #owner = `outbox-${crypto.randomUUID()}`;
   readonly #inflight = new Set<Promise<void>>();
+  /** Ids of the messages this worker is sending now: their leases are renewed while the send lasts. */
+  readonly #sending = new Set<string>();
   #running: Promise<void> | undefined;
   #stopping = false;
   readonly #wakeup = new Wakeup();
@@ -59,7 +64,12 @@ export class OutboxWorker {
   /** Servers change rarely and are read for every message: remembered for a second (senders cache themselves). */
   readonly #servers = new Map<string, { server: ResolvedServer | undefined; until: number }>();
 
+  readonly #leaseMs: number;
+  readonly #leaseCheckMs: number;
+
   constructor(private readonly deps: OutboxWorkerDependencies) {
+    this.#leaseMs = deps.leaseMs ?? LEASE_MS;
+    this.#leaseCheckMs = deps.leaseCheckMs ?? LEASE_CHECK_MS;
     this.#batch = Math.max(1, Math.floor(deps.options.concurrency / 4));
   }
 
@@ -105,9 +115,11 @@ export class OutboxWorker {
   async #loop(): Promise<void> {
     let leasesCheckedAt = 0;
     while (!this.#stopping) {
-      if (Date.now() - leasesCheckedAt > LEASE_CHECK_MS) {
+      if (Date.now() - leasesCheckedAt > this.#leaseCheckMs) {
         leasesCheckedAt = Date.now();
-        const requeued = await this.deps.outbox.requeueExpiredLeases().catch(() => 0);
+        // Our own sends may outlast a lease (a 25 MB message on a slow link): renew them, and never requeue our own.
+        if (this.#sending.size > 0) await this.deps.outbox.renewLeases(this.#owner, [...this.#sending], this.#leaseMs).catch((err: unknown) => this.deps.logger.warn({ err }, 'cannot renew the outbox leases'));
+        const requeued = await this.deps.outbox.requeueExpiredLeases(this.#owner).catch(() => 0);
         if (requeued > 0) this.deps.logger.warn({ requeued }, 'messages whose worker stopped mid-send are queued again (at-least-once)');
       }
       const free = this.deps.options.concurrency - this.#inflight.size;
@@ -115,21 +127,28 @@ export class OutboxWorker {
       // Claim in batches: a claim is one write, and claiming one message per finished send would double the writes.
       if (free >= this.#batch || (free > 0 && this.#inflight.size === 0)) {
         try {
-          claimed = await this.deps.outbox.claimDue(this.#owner, free, LEASE_MS);
+          claimed = await this.deps.outbox.claimDue(this.#owner, free, this.#leaseMs);
         } catch (err) {
           this.deps.logger.error({ err }, 'cannot read the outbox; retrying');
         }
         for (const row of claimed) {
+          this.#sending.add(row.id);
           const work = this.#deliver(row).catch((err: unknown) => this.deps.logger.error({ err, id: row.id }, 'outbox delivery crashed'));
           this.#inflight.add(work);
           void work.finally(() => {
             this.#inflight.delete(work);
+            this.#sending.delete(row.id);
             this.wake();
           });
         }
       }
       if (claimed.length === 0 || claimed.length === free || free < this.#batch) await this.#sleep(IDLE_POLL_MS);
     }
+  }
+
+  /** An outcome write that found the lease gone: another worker took the message meanwhile and may send it again. */
+  #recorded(row: OutboxRow, written: boolean): void {
+    if (!written) this.deps.logger.error({ id: row.id, owner: this.#owner }, 'lost the lease on this message before its outcome was recorded: another worker took it and may send it again (duplicate possible)');
   }
 
   #sleep(ms: number): Promise<void> {
@@ -141,7 +160,7 @@ export class OutboxWorker {
     const at = () => new Date().toISOString();
     if (!sender) {
       const error = `sender ${row.sender} no longer exists`;
-      await this.deps.outbox.markFailed(row, { error, attempt: { at: at(), server: '-', outcome: 'failed', error } });
+      this.#recorded(row, await this.deps.outbox.markFailed(row, { error, attempt: { at: at(), server: '-', outcome: 'failed', error } }));
       return;
     }
     const route = [sender.primary, ...sender.backups];
@@ -154,7 +173,7 @@ export class OutboxWorker {
       if (server.auth.type === 'oauth2') await this.deps.tokens.getAccessToken(server.auth.credential);
       const info = await this.deps.transports.get(server).sendMail(row.raw !== null ? rawMailOptions(row, row.raw) : mailOptions(JSON.parse(row.message) as OutboxMessage, sender, row));
       const rejected = ((info.rejected ?? []) as (string | { address: string })[]).map((r) => (typeof r === 'string' ? r : r.address));
-      await this.deps.outbox.markSent(row, { server: serverName, response: info.response, rejected, attempt: { at: at(), server: serverName, outcome: 'sent', response: info.response } });
+      this.#recorded(row, await this.deps.outbox.markSent(row, { server: serverName, response: info.response, rejected, attempt: { at: at(), server: serverName, outcome: 'sent', response: info.response } }));
       this.deps.onAttempt?.(serverName, 'sent');
       this.deps.logger.info({ id: row.id, server: serverName, attempts: row.attempts + 1, rejected: rejected.length }, 'message sent');
     } catch (err) {
@@ -170,26 +189,26 @@ export class OutboxWorker {
       return { at: new Date().toISOString(), server: serverName, outcome, error: failure.message, ...(failure.response ? { response: failure.response } : {}) };
     };
     if (failure.kind === 'permanent') {
-      await outbox.markFailed(row, { error: failure.message, ...(failure.response ? { response: failure.response } : {}), rejected: failure.rejected, attempt: record('failed') });
+      this.#recorded(row, await outbox.markFailed(row, { error: failure.message, ...(failure.response ? { response: failure.response } : {}), rejected: failure.rejected, attempt: record('failed') }));
       logger.warn({ id: row.id, server: serverName, responseCode: failure.responseCode }, 'message refused by the server: failed');
       return;
     }
     if (attemptNo >= options.maxAttempts) {
-      await outbox.markFailed(row, { error: `gave up after ${attemptNo} attempts: ${failure.message}`, attempt: record('failed') });
+      this.#recorded(row, await outbox.markFailed(row, { error: `gave up after ${attemptNo} attempts: ${failure.message}`, attempt: record('failed') }));
       logger.warn({ id: row.id, attempts: attemptNo }, 'message failed after all attempts');
       return;
     }
     const sameServerAgain = failure.kind === 'transient' && row.server_attempts + 1 < options.attemptsPerServer;
     if (sameServerAgain) {
       const delay = backoffDelay(row.server_attempts + 1, { baseMs: options.retryBaseMs, maxMs: options.retryMaxMs });
-      await outbox.reschedule(row, { at: new Date(Date.now() + delay), serverIndex: index, serverAttempts: row.server_attempts + 1, error: failure.message, attempt: record('retry') });
+      this.#recorded(row, await outbox.reschedule(row, { at: new Date(Date.now() + delay), serverIndex: index, serverAttempts: row.server_attempts + 1, error: failure.message, attempt: record('retry') }));
       logger.info({ id: row.id, server: serverName, delayMs: delay, reason: failure.kind }, 'message deferred; retrying on the same server');
       return;
     }
     // Next server in the route. Back at the primary after the last backup, wait first: everything just failed.
     const nextIndex = (index + 1) % route.length;
     const delay = nextIndex === 0 ? backoffDelay(Math.ceil(attemptNo / route.length), { baseMs: options.retryBaseMs, maxMs: options.retryMaxMs }) : 0;
-    await outbox.reschedule(row, { at: new Date(Date.now() + delay), serverIndex: nextIndex, serverAttempts: 0, error: failure.message, attempt: record('next_server') });
+    this.#recorded(row, await outbox.reschedule(row, { at: new Date(Date.now() + delay), serverIndex: nextIndex, serverAttempts: 0, error: failure.message, attempt: record('next_server') }));
     logger.warn({ id: row.id, server: serverName, next: route[nextIndex], reason: failure.kind }, 'server failed; trying the next server of the route');
   }
 }
