@@ -131,7 +131,7 @@ export class CredentialRepository {
     name: string,
     tokens: TokenSet,
     extra: { identity?: SignedInIdentity; warnings?: CredentialWarning[]; reason: string; previousStatus?: string; releaseLeaseOf?: string },
-  ): Promise<void> {
+  ): Promise<{ leaseLost: boolean }> {
     const at = now();
     const values: Updateable<CredentialsTable> = {
       access_token: this.keyring.seal(tokens.accessToken.reveal(), context(name, 'accessToken')),
@@ -150,8 +150,20 @@ export class CredentialRepository {
     if (extra.releaseLeaseOf) Object.assign(values, { refresh_lease_owner: null, refresh_lease_until: null });
     let query = this.store.db.updateTable('credentials').set(values).where('name', '=', name);
     if (extra.releaseLeaseOf) query = query.where((eb) => eb.or([eb('refresh_lease_owner', '=', extra.releaseLeaseOf!), eb('refresh_lease_owner', 'is', null)]));
-    await query.execute();
+    const result = await query.executeTakeFirst();
+    let leaseLost = false;
+    if (extra.releaseLeaseOf && Number(result.numUpdatedRows) === 0) {
+      leaseLost = true;
+      // The lease ran out during the request and someone else holds it now. These tokens came from the refresh token
+      // that was current, which the provider may have just rotated away: dropping them could lose the only valid
+      // refresh token. They are stored anyway (the other holder's refresh then fails or yields newer ones).
+      if (tokens.refreshToken) {
+        const { refresh_lease_owner: _owner, refresh_lease_until: _until, ...rest } = values as Record<string, unknown>;
+        await this.store.db.updateTable('credentials').set(rest as Updateable<CredentialsTable>).where('name', '=', name).execute();
+      }
+    }
     if (extra.previousStatus !== 'active') await this.setStatus(name, { status: 'active', reason: extra.reason });
+    return { leaseLost };
   }
 
   /** Changes the status and records the change (time, from, to, reason) when the status really changes. */
