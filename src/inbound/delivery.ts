@@ -38,11 +38,7 @@ export async function deliverInbound(
 ): Promise<DeliveryOutcome> {
   const settings = settingsOf(watcher);
   const attempts = delivery.attempts + 1;
-  if (raw.length > ctx.options.maxMessageBytes) {
-    const error = `the message is ${(raw.length / 1048576).toFixed(1)} MB, over the ${(ctx.options.maxMessageBytes / 1048576).toFixed(0)} MB limit: left in the mailbox`;
-    await ctx.repo.recordDelivery(delivery.id, { status: 'parked', error, size: raw.length, attempts });
-    return 'parked';
-  }
+  if (raw.length > ctx.options.maxMessageBytes) return parkOversized(ctx, delivery, raw.length);
   const message = await parseInbound(raw);
   const facts = { messageId: message.messageId, subject: message.subject, from: message.from[0]?.address ?? null, size: raw.length };
   if (!matchesFilter(message, { from: settings.filterFrom, subject: settings.filterSubject })) {
@@ -81,5 +77,15 @@ export async function deliverInbound(
   // Parked, never dropped: the message stays in the mailbox, unacknowledged, and is listed for a person to retry.
   await ctx.repo.recordDelivery(delivery.id, { status: 'parked', event: body.event, ...facts, error: `${error} (after ${attempts} attempt${attempts > 1 ? 's' : ''})`, attempts });
   ctx.logger.warn({ watcher: settings.name, delivery: delivery.id, status: result.status }, 'webhook keeps failing: delivery parked');
+  return 'parked';
+}
+
+/**
+ * Parks a message over inbound.maxMessageMegabytes, left in the mailbox: called with the size the server announced
+ * (IMAP RFC822.SIZE, POP3 LIST) before anything is fetched, and again after a fetch as a last check.
+ */
+export async function parkOversized(ctx: Pick<DeliveryContext, 'repo' | 'options'>, delivery: DeliveryRow, size: number): Promise<'parked'> {
+  const error = `the message is ${(size / 1048576).toFixed(1)} MB, over the ${(ctx.options.maxMessageBytes / 1048576).toFixed(0)} MB limit (inbound.maxMessageMegabytes): left in the mailbox`;
+  await ctx.repo.recordDelivery(delivery.id, { status: 'parked', error, size, attempts: delivery.attempts + 1 });
   return 'parked';
 }

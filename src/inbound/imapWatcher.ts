@@ -7,7 +7,7 @@ import type { ServerRepository } from '../servers/repository.js';
 import type { TokenManager } from '../tokens/tokenManager.js';
 import { backoffDelay } from '../tokens/backoff.js';
 import type { OutboxRepository } from '../outbox/repository.js';
-import { deliverInbound, type DeliveryOutcome, type InboundOptions } from './delivery.js';
+import { deliverInbound, parkOversized, type DeliveryOutcome, type InboundOptions } from './delivery.js';
 import type { DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
 import { settingsOf } from './repository.js';
 import { WatcherBase } from './watcherBase.js';
@@ -173,6 +173,11 @@ export class ImapWatcher extends WatcherBase {
     let bytes = 0;
     for (const d of deliveries) {
       const size = sizes.get(d.uid!) ?? 0;
+      // Over the limit by RFC822.SIZE: parked (left in the mailbox) without fetching a byte of it.
+      if (size > this.deps.options.maxMessageBytes) {
+        this.deps.onDelivery?.(this.name, await parkOversized(this.deps, d, size));
+        continue;
+      }
       if (slices.at(-1)!.length > 0 && bytes + size > BATCH_BYTES) {
         slices.push([]);
         bytes = 0;
@@ -181,6 +186,7 @@ export class ImapWatcher extends WatcherBase {
       bytes += size;
     }
     for (const slice of slices) {
+      if (slice.length === 0) continue;
       const sources = new Map<number, Buffer>();
       for await (const msg of client.fetch(slice.map((d) => d.uid).join(','), { source: true }, { uid: true })) if (msg.source) sources.set(msg.uid, msg.source);
       const delivered: number[] = [];
@@ -228,7 +234,12 @@ export class ImapWatcher extends WatcherBase {
   async #attempt(client: ImapFlow, watcher: WatcherRow, server: ResolvedServer, uidValidity: string, delivery: DeliveryRow): Promise<void> {
     const settings = settingsOf(watcher);
     const uid = delivery.uid!;
-    const fetched = (await client.fetchOne(String(uid), { source: true, size: true }, { uid: true })) as FetchMessageObject | false;
+    const sized = (await client.fetchOne(String(uid), { size: true }, { uid: true })) as FetchMessageObject | false;
+    if (sized && (sized.size ?? 0) > this.deps.options.maxMessageBytes) {
+      this.deps.onDelivery?.(this.name, await parkOversized(this.deps, delivery, sized.size!));
+      return;
+    }
+    const fetched = (await client.fetchOne(String(uid), { source: true }, { uid: true })) as FetchMessageObject | false;
     if (!fetched || !fetched.source) {
       await this.deps.repo.recordDelivery(delivery.id, { status: 'parked', error: 'the message is no longer in the folder (moved or deleted by someone else) before it could be delivered' });
       return;

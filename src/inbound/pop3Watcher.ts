@@ -2,7 +2,8 @@
 import type { ResolvedServer } from '../servers/model.js';
 import { backoffDelay } from '../tokens/backoff.js';
 import { connectPop3, type Pop3Client } from './pop3/client.js';
-import { deliverInbound } from './delivery.js';
+import { deliverInbound, parkOversized } from './delivery.js';
+import { Pop3Error, Pop3ErrorCode } from './pop3/errors.js';
 import type { WatcherRow } from './repository.js';
 import { settingsOf } from './repository.js';
 import { WatcherBase } from './watcherBase.js';
@@ -43,13 +44,29 @@ export class Pop3Watcher extends WatcherBase {
     let clean = false;
     try {
       await this.deps.repo.setState(this.name, 'connected', { connected: true, error: null });
+      // Sizes first (one LIST): a message over the limit is parked without being downloaded.
+      const sizes = new Map((await client.list()).map((m) => [m.number, m.size]));
       for (const { number, uid } of await client.uidl()) {
         if (this.stopping) break;
         const key = `pop3:${uid}`;
         const known = await this.deps.repo.deliveryByKey(this.name, key);
         if (known && (known.status !== 'pending' || Date.parse(known.next_attempt_at) > Date.now())) continue;
         const delivery = known ?? (await this.deps.repo.admit(this.name, key, null, null));
-        const raw = await client.retrieve(number);
+        const size = sizes.get(number) ?? 0;
+        if (size > this.deps.options.maxMessageBytes) {
+          this.deps.onDelivery?.(this.name, await parkOversized(this.deps, delivery, size));
+          continue;
+        }
+        let raw: Buffer;
+        try {
+          // Bounded as well: a server whose LIST understated the size cannot make the read grow without end.
+          raw = await client.retrieve(number, { sizeHint: size, maxBytes: this.deps.options.maxMessageBytes });
+        } catch (err) {
+          if (err instanceof Pop3Error && err.code === Pop3ErrorCode.POP3_TOO_LARGE) {
+            this.deps.onDelivery?.(this.name, await parkOversized(this.deps, delivery, this.deps.options.maxMessageBytes + 1));
+          }
+          throw err;
+        }
         const outcome = await deliverInbound(
           { repo: this.deps.repo, outbox: this.deps.outbox, logger: this.deps.logger, options: this.deps.options },
           watcher,

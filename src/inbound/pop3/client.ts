@@ -276,10 +276,10 @@ export class Pop3Client {
    * RETR (RFC 1939 §7): the message as raw bytes, CRLF line ends and dot-stuffing removed. `sizeHint` (the size from
    * LIST) lets a large message land in one allocation.
    */
-  async retrieve(number: number, options: { sizeHint?: number } = {}): Promise<Buffer> {
+  async retrieve(number: number, options: { sizeHint?: number; maxBytes?: number } = {}): Promise<Buffer> {
     assertMessageNumber(number);
     await this.#ok(`RETR ${number}`);
-    return this.#wire.readBody(options.sizeHint ?? 0);
+    return this.#wire.readBody(options.sizeHint ?? 0, options.maxBytes);
   }
 
   /** TOP (RFC 1939 §7, optional: CAPA lists TOP): the headers and the first `lines` lines of the body, raw bytes. */

@@ -19,6 +19,8 @@ export const Pop3ErrorCode = {
   POP3_TLS_FAILED: 'POP3_TLS_FAILED',
   /** The peer does not speak POP3 as expected (not +OK/-ERR, an overlong line, a malformed STAT/LIST/UIDL). */
   POP3_PROTOCOL: 'POP3_PROTOCOL',
+  /** A multiline answer grew past the reader's limit (a message over inbound.maxMessageMegabytes, or a server that never ends it): the connection is closed. */
+  POP3_TOO_LARGE: 'POP3_TOO_LARGE',
   /** A caller's argument cannot be sent safely (CR/LF in a username, a message number that is not a positive integer). */
   POP3_BAD_ARGUMENT: 'POP3_BAD_ARGUMENT',
   /** The client was used after quit() or close(). */

@@ -95,11 +95,17 @@ class LineReader implements Reader<string> {
 
 class BodyReader implements Reader<Buffer> {
   readonly #decoder: MultilineDecoder;
-  constructor(sizeHint: number) {
-    this.#decoder = new MultilineDecoder(sizeHint);
+  constructor(
+    sizeHint: number,
+    private readonly maxBytes: number,
+  ) {
+    this.#decoder = new MultilineDecoder(Math.min(sizeHint, maxBytes));
   }
   push(chunk: Buffer): { value: Buffer; rest: Buffer } | undefined {
     const rest = this.#decoder.push(chunk);
+    if (rest === undefined && this.#decoder.length > this.maxBytes) {
+      throw new Pop3Error(Pop3ErrorCode.POP3_TOO_LARGE, `the answer passed ${this.maxBytes} bytes without its end: reading stopped and the connection is closed`);
+    }
     return rest === undefined ? undefined : { value: this.#decoder.result(), rest };
   }
 }
@@ -150,8 +156,18 @@ export class Pop3Wire {
   }
 
   /** A multi-line body after its +OK line: dot-unstuffed raw bytes. Timeout is per silence, not for the whole body. */
-  readBody(sizeHint = 0): Promise<Buffer> {
-    return this.#read(new BodyReader(sizeHint), 'command');
+  /**
+   * A multiline answer (RFC 1939 §3), at most `maxBytes` decoded: past that, POP3_TOO_LARGE and the connection is
+   * closed (the rest of the answer cannot be skipped reliably). Listings get 64 MB: a server that never sends the
+   * terminator cannot exhaust memory.
+   */
+  async readBody(sizeHint = 0, maxBytes = 64 * 1024 * 1024): Promise<Buffer> {
+    try {
+      return await this.#read(new BodyReader(sizeHint, maxBytes), 'command');
+    } catch (err) {
+      if (err instanceof Pop3Error && err.code === Pop3ErrorCode.POP3_TOO_LARGE) this.destroy();
+      throw err;
+    }
   }
 
   /** Hands the socket to TLS (after STLS's +OK) and reads from the encrypted socket from then on. */
