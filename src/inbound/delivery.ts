@@ -34,7 +34,8 @@ export async function deliverInbound(
   delivery: DeliveryRow,
   raw: Buffer,
   mailbox: WebhookBody['mailbox'],
-  acknowledge: () => Promise<void>,
+  /** The upstream action: `done` when it happened now, `deferred` when the caller does it for a batch (and records it). */
+  acknowledge: () => Promise<'done' | 'deferred'>,
 ): Promise<DeliveryOutcome> {
   const settings = settingsOf(watcher);
   const attempts = delivery.attempts + 1;
@@ -56,13 +57,15 @@ export async function deliverInbound(
     timeoutMs: ctx.options.webhookTimeoutMs,
   });
   if (result.ok) {
+    // Delivered first, acknowledged second, each recorded: a crash in between leaves a delivered, unacknowledged row
+    // that the watcher acknowledges at its next start or reconnect (never a message delivered twice or left unseen).
+    await ctx.repo.recordDelivery(delivery.id, { status: 'delivered', event: body.event, ...facts, error: null, attempts });
     try {
-      await acknowledge();
+      if ((await acknowledge()) === 'done') await ctx.repo.markAcknowledged([delivery.id]);
     } catch (err) {
-      // The receiver has it: record the delivery; the message stays unacknowledged upstream, which is safe.
+      // The receiver has it; the acknowledgement is tried again at the next session.
       ctx.logger.warn({ watcher: settings.name, delivery: delivery.id, err: (err as Error).message }, 'delivered, but acknowledging upstream failed');
     }
-    await ctx.repo.recordDelivery(delivery.id, { status: 'delivered', event: body.event, ...facts, error: null, attempts });
     ctx.logger.info({ watcher: settings.name, delivery: delivery.id, event: body.event, status: result.status, ms: result.ms }, 'inbound message delivered');
     return 'delivered';
   }

@@ -83,6 +83,7 @@ export class ImapWatcher extends WatcherBase {
         }
       }
       await this.deps.repo.setState(this.name, 'connected', { connected: true, ...(state.uidvalidity === uidValidity || state.uidvalidity === null ? { error: null } : {}) });
+      await this.#reacknowledge(client, settings.after, uidValidity);
       const idleCapable = client.capabilities.has('IDLE');
 
       while (!this.stopping && client.usable) {
@@ -143,6 +144,21 @@ export class ImapWatcher extends WatcherBase {
     }
   }
 
+  /**
+   * Acknowledges what was delivered but not acknowledged (the gateway died between the webhook's 2xx and the STORE):
+   * idempotent — +FLAGS \\Seen again, a MOVE or delete of a UID that is gone does nothing.
+   */
+  async #reacknowledge(client: ImapFlow, after: string, uidValidity: string): Promise<void> {
+    for (;;) {
+      const pending = await this.deps.repo.unacknowledged(this.name, `imap:${uidValidity}:`);
+      if (pending.length === 0) return;
+      await acknowledge(client, pending.map((d) => d.uid).join(','), after);
+      await this.deps.repo.markAcknowledged(pending.map((d) => d.id));
+      this.deps.logger.info({ watcher: this.name, count: pending.length, after }, 'acknowledged upstream what was delivered before the last stop');
+      if (pending.length < 500) return;
+    }
+  }
+
   async #deliverNew(client: ImapFlow, watcher: WatcherRow, server: ResolvedServer, uidValidity: string): Promise<void> {
     const settings = settingsOf(watcher);
     const { last_uid: last } = await this.deps.repo.state(this.name);
@@ -189,7 +205,7 @@ export class ImapWatcher extends WatcherBase {
       if (slice.length === 0) continue;
       const sources = new Map<number, Buffer>();
       for await (const msg of client.fetch(slice.map((d) => d.uid).join(','), { source: true }, { uid: true })) if (msg.source) sources.set(msg.uid, msg.source);
-      const delivered: number[] = [];
+      const delivered: DeliveryRow[] = [];
       for (const delivery of slice) {
         if (this.stopping) break;
         const raw = sources.get(delivery.uid!);
@@ -204,16 +220,18 @@ export class ImapWatcher extends WatcherBase {
           raw,
           { server: server.name, folder: settings.folder, uid: delivery.uid, uidValidity },
           async () => {
-            delivered.push(delivery.uid!);
+            delivered.push(delivery);
+            return 'deferred';
           },
         );
         this.deps.onDelivery?.(this.name, outcome);
       }
       if (delivered.length > 0) {
         try {
-          await acknowledge(client, delivered.join(','), settings.after);
+          await acknowledge(client, delivered.map((d) => d.uid).join(','), settings.after);
+          await this.deps.repo.markAcknowledged(delivered.map((d) => d.id));
         } catch (err) {
-          // The receivers have them (recorded as delivered); left unacknowledged upstream, which is safe.
+          // The receivers have them (recorded as delivered); acknowledged at the next session.
           this.deps.logger.warn({ watcher: this.name, count: delivered.length, err: (err as Error).message }, 'delivered, but acknowledging upstream failed');
         }
       }
@@ -250,7 +268,10 @@ export class ImapWatcher extends WatcherBase {
       delivery,
       fetched.source,
       { server: server.name, folder: settings.folder, uid, uidValidity },
-      () => acknowledge(client, String(uid), settings.after),
+      async () => {
+        await acknowledge(client, String(uid), settings.after);
+        return 'done';
+      },
     );
     this.deps.onDelivery?.(this.name, outcome);
   }

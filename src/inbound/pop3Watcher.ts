@@ -42,6 +42,7 @@ export class Pop3Watcher extends WatcherBase {
     await this.deps.repo.setState(this.name, 'connecting');
     const client = await this.#login(server);
     let clean = false;
+    const deleted: string[] = [];
     try {
       await this.deps.repo.setState(this.name, 'connected', { connected: true, error: null });
       // Sizes first (one LIST): a message over the limit is parked without being downloaded.
@@ -50,6 +51,12 @@ export class Pop3Watcher extends WatcherBase {
         if (this.stopping) break;
         const key = `pop3:${uid}`;
         const known = await this.deps.repo.deliveryByKey(this.name, key);
+        // Delivered in an earlier session that ended before its QUIT: delete it now.
+        if (known?.status === 'delivered' && known.acknowledged_at === null && settings.after === 'delete') {
+          await client.delete(number);
+          deleted.push(known.id);
+          continue;
+        }
         if (known && (known.status !== 'pending' || Date.parse(known.next_attempt_at) > Date.now())) continue;
         const delivery = known ?? (await this.deps.repo.admit(this.name, key, null, null));
         const size = sizes.get(number) ?? 0;
@@ -74,7 +81,11 @@ export class Pop3Watcher extends WatcherBase {
           raw,
           { server: server.name, folder: 'INBOX', uid: null, uidValidity: null },
           async () => {
-            if (settings.after === 'delete') await client.delete(number);
+            if (settings.after !== 'delete') return 'done';
+            // DELE takes effect at QUIT (RFC 1939 §6): recorded as acknowledged after a clean QUIT.
+            await client.delete(number);
+            deleted.push(delivery.id);
+            return 'deferred';
           },
         );
         this.deps.onDelivery?.(this.name, outcome);
@@ -82,8 +93,10 @@ export class Pop3Watcher extends WatcherBase {
       clean = true;
     } finally {
       // QUIT commits DELE (RFC 1939 §6); after an error, close without it so nothing half-done is committed.
-      if (clean) await client.quit();
-      else client.close();
+      if (clean) {
+        await client.quit();
+        await this.deps.repo.markAcknowledged(deleted);
+      } else client.close();
     }
   }
 

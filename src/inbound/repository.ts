@@ -127,6 +127,7 @@ export class WatcherRepository {
       created_at: at,
       updated_at: at,
       delivered_at: null,
+      acknowledged_at: null,
     };
     return this.store.db.transaction().execute(async (trx) => {
       const existing = await trx.selectFrom('inbound_deliveries').selectAll().where('watcher', '=', name).where('mailbox_key', '=', mailboxKey).executeTakeFirst();
@@ -148,7 +149,7 @@ export class WatcherRepository {
       for (const item of items) {
         let row = byKey.get(item.mailboxKey);
         if (!row) {
-          row = { id: `${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(8).toString('hex')}`, watcher: name, mailbox_key: item.mailboxKey, uid: item.uid, status: 'pending', event: null, message_id: null, subject: null, from_address: null, size: null, attempts: 0, next_attempt_at: at, last_error: null, created_at: at, updated_at: at, delivered_at: null };
+          row = { id: `${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(8).toString('hex')}`, watcher: name, mailbox_key: item.mailboxKey, uid: item.uid, status: 'pending', event: null, message_id: null, subject: null, from_address: null, size: null, attempts: 0, next_attempt_at: at, last_error: null, created_at: at, updated_at: at, delivered_at: null, acknowledged_at: null };
           await trx.insertInto('inbound_deliveries').values(row).execute();
         }
         rows.push(row);
@@ -169,6 +170,25 @@ export class WatcherRepository {
 
   async findDelivery(id: string): Promise<DeliveryRow | undefined> {
     return this.store.db.selectFrom('inbound_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Delivered messages whose upstream acknowledgement is not recorded yet (the gateway died in between), oldest first. */
+  async unacknowledged(name: string, mailboxKeyPrefix: string, limit = 500): Promise<DeliveryRow[]> {
+    return this.store.db
+      .selectFrom('inbound_deliveries')
+      .selectAll()
+      .where('watcher', '=', name)
+      .where('status', '=', 'delivered')
+      .where('acknowledged_at', 'is', null)
+      .where('mailbox_key', 'like', `${mailboxKeyPrefix}%`)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+  }
+
+  async markAcknowledged(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.store.db.updateTable('inbound_deliveries').set({ acknowledged_at: now() }).where('id', 'in', [...ids]).execute();
   }
 
   async deliveryByKey(name: string, mailboxKey: string): Promise<DeliveryRow | undefined> {

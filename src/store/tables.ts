@@ -190,6 +190,8 @@ export interface InboundDeliveriesTable {
   created_at: string;
   updated_at: string;
   delivered_at: string | null;
+  /** When the upstream action (seen, move, delete) succeeded; null for a delivered message still to be acknowledged. */
+  acknowledged_at: string | null;
 }
 
 export interface AlertsTable {

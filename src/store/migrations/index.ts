@@ -13,6 +13,7 @@ import { migration0010OutboxRaw } from './0010_outbox_raw.js';
 import { migration0011Changes } from './0011_changes.js';
 import { migration0012OutboxCallers } from './0012_outbox_callers.js';
 import { migration0013Retention } from './0013_retention.js';
+import { migration0014InboundAcks } from './0014_inbound_acks.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -29,4 +30,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0011_changes': migration0011Changes,
   '0012_outbox_callers': migration0012OutboxCallers,
   '0013_retention': migration0013Retention,
+  '0014_inbound_acks': migration0014InboundAcks,
 };
