@@ -35,6 +35,8 @@ export interface ImapFailureFacts extends ConnectionFacts {
   oauthStatus?: string;
   /** `scope` of that JSON, when the server names the scope it wants. */
   oauthScope?: string;
+  /** The text of the server's refusal, without its tag (for limits that come without a response code). */
+  serverText?: string;
   /** The SASL mechanism tried (XOAUTH2, OAUTHBEARER, PLAIN, LOGIN). */
   mechanism?: string;
   /** The folder the mailbox step reads. */
@@ -94,7 +96,28 @@ const closed: Rule = (f) => ({
   fix: f.security !== 'tls' && f.port === 993 ? 'Set security: tls for port 993.' : 'The server may limit connections or drop clients after a refusal; check the previous step and retry.',
 });
 
+/**
+ * A login refused because the account has too many connections open, not because of its password or token: Dovecot's
+ * mail_max_userip_connections ("Maximum number of connections from user+IP exceeded"), Gmail's "Too many simultaneous
+ * connections", Microsoft 365's limit of about 20 IMAP connections per mailbox. RFC 5530 codes first, the words second
+ * (most servers send them without a code).
+ */
+function isConnectionLimit(f: ImapFailureFacts): boolean {
+  if (f.responseCode === 'LIMIT' || f.responseCode === 'INUSE') return true;
+  return /maximum number of connections|too many (simultaneous |concurrent )?connections|connection limit/i.test(f.serverText ?? '');
+}
+
+function connectionLimit(f: ImapFailureFacts): Explanation {
+  const p = providerOf(f.host);
+  const limit = p === 'microsoft' ? ' (Microsoft 365 allows about 20 IMAP connections per mailbox)' : p === 'google' ? ' (Gmail allows 15 IMAP connections per account)' : '';
+  return {
+    meaning: `${where(f)} refused the login because ${mailbox(f)} already has as many connections open as it allows${limit}; the password or token itself was not the problem.`,
+    fix: 'Close other connections to this mailbox (mail programs, other watchers or proxies logged in as the same account, sessions left open), or raise the server\'s per-user limit (Dovecot: mail_max_userip_connections); then test again.',
+  };
+}
+
 function authRefused(f: ImapFailureFacts): Explanation {
+  if (isConnectionLimit(f)) return connectionLimit(f);
   const status = f.oauthStatus ? ` (status ${f.oauthStatus}${f.oauthScope ? `, wants scope ${f.oauthScope}` : ''})` : '';
   if (f.mechanism !== 'XOAUTH2' && f.mechanism !== 'OAUTHBEARER') {
     const p = providerOf(f.host);

@@ -240,6 +240,7 @@ export async function testImapServer(server: ResolvedServer, deps: ImapTestDeps,
         throw new ImapStepFailure(`${mechanism} as ${user}${label}: ${response}${shown ? ` (${mechanism} status ${shown})` : ''}`, {
           code: ImapTestCode.AUTH_REFUSED,
           ...(e.serverResponseCode ? { responseCode: e.serverResponseCode } : {}),
+          serverText: response.slice(0, 300),
           mechanism,
           ...facts,
         });

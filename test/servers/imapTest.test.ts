@@ -1,6 +1,7 @@
 // Proves the IMAP server test against real peers: Dovecot checking real tokens from the test authorization server
 // by introspection (XOAUTH2 and OAUTHBEARER offered, as Microsoft and Google do), carol's password, real folders.
 import { randomUUID } from 'node:crypto';
+import { ImapFlow } from 'imapflow';
 import { describe, expect, it, beforeAll } from 'vitest';
 import { ErrorCode, MailgateError } from '../../src/errors.js';
 import { explainImapFailure, testImapServer, type ImapTestDeps, type ImapTestReport, type ImapTestStep } from '../../src/servers/imapTest.js';
@@ -96,6 +97,29 @@ describe('a working server', () => {
     expect(names(report)).toEqual(['connect:ok', 'capabilities:ok', 'auth:ok', 'folders:ok', 'mailbox:ok']);
     expect(step(report, 'auth').detail).toBe('PLAIN as carol@example.test: accepted');
     expect(JSON.stringify(report)).not.toContain(carol.password);
+  });
+
+  it('a login refused for too many open connections is explained as a connection limit, not as a bad password or token', async () => {
+    const carol = bed.mail.passwordUser;
+    // Dovecot allows 10 connections per user and address (mail_max_userip_connections): hold them all open.
+    const held: ImapFlow[] = [];
+    try {
+      for (let i = 0; i < 12; i++) {
+        const c = new ImapFlow({ host: '127.0.0.1', port: bed.mail.ports.imaps, secure: true, tls: { ca: bed.mail.caPem }, auth: { user: carol.email, pass: carol.password }, logger: false });
+        c.on('error', () => undefined);
+        const ok = await c.connect().then(() => c.mailboxOpen('INBOX')).then(() => true, () => false);
+        if (!ok) break;
+        held.push(c);
+      }
+      const report = await testImapServer(imap({ username: carol.email, auth: { type: 'password', password: carol.password } }), noTokens, { timeoutMs: 10_000 });
+      const refusal = failed(report);
+      expect(refusal.name === 'auth' || refusal.name === 'mailbox', JSON.stringify(refusal)).toBe(true);
+      expect(refusal.detail).toMatch(/Maximum number of connections/i);
+      expect(refusal.explanation?.meaning).toMatch(/already has as many connections open as it allows; the password or token itself was not the problem/);
+      expect(refusal.explanation?.fix).toContain('mail_max_userip_connections');
+    } finally {
+      await Promise.all(held.map((c) => c.logout().catch(() => c.close())));
+    }
   });
 });
 
