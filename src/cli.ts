@@ -1,17 +1,8 @@
 #!/usr/bin/env node
 // The `mailgate` command: parses arguments and hands them to the same functions the library exposes.
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { EXIT_OUTCOME_FAILED, EXIT_TIMED_OUT, EXIT_USAGE, isMailgateError } from './errors.js';
-import { registerApiKeyCommands } from './cli/apikey.js';
-import { registerAdminCommands } from './cli/admin.js';
-import { registerAccountCommands } from './cli/accounts.js';
-import { registerPruneCommand } from './cli/prune.js';
-import { registerCredentialCommands } from './cli/credential.js';
-import { registerServerCommands } from './cli/server.js';
-import { registerWatcherCommands } from './cli/watcher.js';
-import { initCommand } from './cli/init.js';
-import { serveCommand } from './cli/serve.js';
-import { VERSION } from './version.js';
+import { buildProgram } from './cli/program.js';
 
 // `mailgate … | head` closes the pipe once it has its lines: the rest of the output has nowhere to go, and that is not an
 // error worth a stack trace. Node ignores SIGPIPE, so a write then fails with EPIPE: leave quietly with the code so far.
@@ -40,31 +31,7 @@ const USAGE_CODES = new Set([
 /** Error codes that mean "the command ran, and what it followed ended badly": exit code 3. */
 const OUTCOME_CODES = new Set(['MESSAGE_FAILED', 'SIGN_IN_FAILED']);
 
-const program = new Command('mailgate')
-  .description('Self-hosted OAuth2 email gateway for Microsoft 365, Gmail and any OAuth2 mail server')
-  .version(VERSION)
-  .exitOverride()
-  .showHelpAfterError('(run `mailgate --help` for usage)');
-
-program
-  .command('serve')
-  .description('run the gateway: web UI, API, OAuth callback, schedulers and workers')
-  .option('-c, --config <file>', 'configuration file (default: $MAILGATE_CONFIG, else ./mailgate.yaml if present)')
-  .action((options: { config?: string }) => serveCommand(options));
-
-program
-  .command('init')
-  .description('write a starter config and the master key file (mode 0600), and set up the database')
-  .option('-c, --config <file>', 'where to write the configuration file', undefined)
-  .action((options: { config?: string }) => initCommand(options, (line) => process.stdout.write(`${line}\n`)));
-
-registerApiKeyCommands(program);
-registerAdminCommands(program);
-registerCredentialCommands(program);
-registerServerCommands(program);
-registerWatcherCommands(program);
-registerAccountCommands(program);
-registerPruneCommand(program);
+const program = buildProgram();
 
 try {
   await program.parseAsync(process.argv);

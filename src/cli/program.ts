@@ -1,0 +1,41 @@
+// Every `mailgate` command in one commander program: the bin parses argv with it, and the README test reads its commands and options.
+import { Command } from 'commander';
+import { VERSION } from '../version.js';
+import { registerAccountCommands } from './accounts.js';
+import { registerAdminCommands } from './admin.js';
+import { registerApiKeyCommands } from './apikey.js';
+import { registerCredentialCommands } from './credential.js';
+import { initCommand } from './init.js';
+import { registerPruneCommand } from './prune.js';
+import { serveCommand } from './serve.js';
+import { registerServerCommands } from './server.js';
+import { registerWatcherCommands } from './watcher.js';
+
+export function buildProgram(): Command {
+  const program = new Command('mailgate')
+    .description('Self-hosted OAuth2 email gateway for Microsoft 365, Gmail and any OAuth2 mail server')
+    .version(VERSION)
+    .exitOverride()
+    .showHelpAfterError('(run `mailgate --help` for usage)');
+
+  program
+    .command('serve')
+    .description('run the gateway: web UI, API, OAuth callback, schedulers and workers')
+    .option('-c, --config <file>', 'configuration file (default: $MAILGATE_CONFIG, else ./mailgate.yaml if present)')
+    .action((options: { config?: string }) => serveCommand(options));
+
+  program
+    .command('init')
+    .description('write a starter config and the master key file (mode 0600), and set up the database')
+    .option('-c, --config <file>', 'where to write the configuration file', undefined)
+    .action((options: { config?: string }) => initCommand(options, (line) => process.stdout.write(`${line}\n`)));
+
+  registerApiKeyCommands(program);
+  registerAdminCommands(program);
+  registerCredentialCommands(program);
+  registerServerCommands(program);
+  registerWatcherCommands(program);
+  registerAccountCommands(program);
+  registerPruneCommand(program);
+  return program;
+}
