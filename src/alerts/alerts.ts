@@ -95,7 +95,7 @@ export class AlertService {
     return Promise.all(
       rows.map(async (r) => {
         const credential = r.subject.split(':')[0]!;
-        const sameRoute = ['needs_reauthorization', 'client_secret_invalid', 'refresh_failing'].includes(r.kind) && (await alertSenderUses(credential, this.services.config.alerts, this.services));
+        const sameRoute = ['needs_reauthorization', 'client_secret_invalid', 'configuration_error', 'refresh_failing'].includes(r.kind) && (await alertSenderUses(credential, this.services.config.alerts, this.services));
         return {
           id: r.id,
           kind: r.kind,

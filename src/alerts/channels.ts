@@ -66,7 +66,7 @@ function runCommand(command: NonNullable<Config['alerts']['command']>, notice: A
           MAILGATE_ALERT_EVENT: notice.event,
           MAILGATE_ALERT_KIND: notice.kind,
           MAILGATE_ALERT_SUBJECT: notice.subject,
-          MAILGATE_ALERT_CREDENTIAL: notice.kind.startsWith('client_secret') || ['needs_reauthorization', 'refresh_failing'].includes(notice.kind) ? notice.subject.split(':')[0]! : '',
+          MAILGATE_ALERT_CREDENTIAL: notice.kind.startsWith('client_secret') || ['needs_reauthorization', 'configuration_error', 'refresh_failing'].includes(notice.kind) ? notice.subject.split(':')[0]! : '',
           MAILGATE_ALERT_MESSAGE: notice.message,
           MAILGATE_ALERT_LINK: notice.link ?? '',
           MAILGATE_ALERT_ID: notice.id,

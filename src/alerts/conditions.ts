@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { Store } from '../store/store.js';
 
-export const ALERT_KINDS = ['needs_reauthorization', 'client_secret_invalid', 'client_secret_expiring', 'refresh_failing', 'send_failing', 'watcher_failing', 'message_parked'] as const;
+export const ALERT_KINDS = ['needs_reauthorization', 'client_secret_invalid', 'configuration_error', 'client_secret_expiring', 'refresh_failing', 'send_failing', 'watcher_failing', 'message_parked'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 export interface AlertCondition {
@@ -30,6 +30,8 @@ export async function currentConditions(store: Store, publicUrl: string, now = D
       conditions.push({ kind: 'needs_reauthorization', subject: c.name, message: `credential ${c.name} needs someone to sign in again: ${c.status_reason ?? 'the refresh token is no longer valid'}. Until then mail through it fails. Fix: open the link (or run \`mailgate credential authorize ${c.name}\`).`, link: connect(c.name) });
     } else if (c.status === 'client_secret_invalid') {
       conditions.push({ kind: 'client_secret_invalid', subject: c.name, message: `credential ${c.name}: ${c.status_reason ?? 'the provider no longer accepts the client secret'}. Create a new secret at the provider and paste it into the credential (Edit on the link, or \`mailgate credential update ${c.name} --client-secret-env VAR --client-secret-expires-at DATE\`).`, link: `${publicUrl}/credentials/${encodeURIComponent(c.name)}/edit` });
+    } else if (c.status === 'configuration_error') {
+      conditions.push({ kind: 'configuration_error', subject: c.name, message: `credential ${c.name}: the provider refuses its token requests (${c.status_reason ?? 'refused'}). Signing in again will not fix this: change what the provider names in the app registration (or the credential's settings with \`mailgate credential update ${c.name}\`), then retry with Refresh on the link or \`mailgate credential refresh ${c.name}\`.`, link: `${publicUrl}/credentials/${encodeURIComponent(c.name)}` });
     } else if (c.status === 'refresh_failing' && c.failure_count >= REFRESH_FAILURES_BEFORE_ALERT) {
       conditions.push({ kind: 'refresh_failing', subject: c.name, message: `credential ${c.name}: refreshing has failed ${c.failure_count} times in a row (${c.last_error ?? 'unknown error'}); Mailgate keeps retrying and serves the current token until it expires.`, link: `${publicUrl}/credentials/${encodeURIComponent(c.name)}` });
     }

@@ -1,7 +1,8 @@
 // The credential as Mailgate keeps it (stored record) and as it shows it (public view, never a secret).
 import type { Grant, Protocol, Provider } from './presets.js';
 
-export const CREDENTIAL_STATUSES = ['pending', 'active', 'refresh_failing', 'needs_reauthorization', 'client_secret_invalid', 'disabled'] as const;
+/** configuration_error: the provider refuses the token request itself (invalid_scope, unsupported_grant_type, invalid_request), which signing in again cannot fix. */
+export const CREDENTIAL_STATUSES = ['pending', 'active', 'refresh_failing', 'needs_reauthorization', 'client_secret_invalid', 'configuration_error', 'disabled'] as const;
 export type CredentialStatus = (typeof CREDENTIAL_STATUSES)[number];
 
 export interface CredentialWarning {

@@ -38,6 +38,7 @@ const MICROSOFT_CODES: Record<number, { kind: FailureKind; meaning: string }> = 
   70043: { kind: 'reauthorize', meaning: 'the refresh token expired under a sign-in frequency policy (AADSTS70043): sign in again' },
   50057: { kind: 'reauthorize', meaning: 'the user account is disabled (AADSTS50057)' },
   50053: { kind: 'transient', meaning: 'the account is temporarily locked (AADSTS50053): retrying later' },
+  900144: { kind: 'refused', meaning: 'the token request lacks a parameter Entra ID requires (AADSTS900144; the provider\'s words name it, most often "scope"): check the credential\'s scopes and client ID' },
 };
 
 const OAUTH_ERRORS: Record<string, { kind: FailureKind; meaning: string }> = {
@@ -45,8 +46,8 @@ const OAUTH_ERRORS: Record<string, { kind: FailureKind; meaning: string }> = {
   invalid_client: { kind: 'client_secret', meaning: 'the provider refused the client (invalid_client): the client secret is wrong or expired, or the client ID is wrong; create a new secret and update the credential' },
   unauthorized_client: { kind: 'client_secret', meaning: 'the client is not allowed to use this grant (unauthorized_client): check the app registration' },
   invalid_scope: { kind: 'refused', meaning: 'the provider refused a requested scope (invalid_scope): check the API permissions of the app registration' },
-  unsupported_grant_type: { kind: 'refused', meaning: 'the provider does not support this grant (unsupported_grant_type)' },
-  invalid_request: { kind: 'refused', meaning: 'the provider rejected the request as malformed (invalid_request)' },
+  unsupported_grant_type: { kind: 'refused', meaning: 'the provider does not allow this grant for the app (unsupported_grant_type): enable it in the app registration (for the device code flow, Entra ID\'s "Allow public client flows"), or give the credential a grant the app allows' },
+  invalid_request: { kind: 'refused', meaning: 'the provider refused the token request as incomplete or invalid (invalid_request): its words below name the parameter or setting; check the credential\'s client ID, scopes and grant against the app registration' },
   temporarily_unavailable: { kind: 'transient', meaning: 'the provider is temporarily unavailable: retrying with backoff' },
   server_error: { kind: 'transient', meaning: 'the provider had an internal error: retrying with backoff' },
   slow_down: { kind: 'transient', meaning: 'the provider asks to slow down: retrying with backoff' },

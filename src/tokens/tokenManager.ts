@@ -35,7 +35,8 @@ const STATUS_BY_KIND: Record<FailureKind, CredentialStatus> = {
   reauthorize: 'needs_reauthorization',
   client_secret: 'client_secret_invalid',
   transient: 'refresh_failing',
-  refused: 'needs_reauthorization',
+  // invalid_scope, unsupported_grant_type, invalid_request: the app registration or the credential's settings are wrong.
+  refused: 'configuration_error',
 };
 
 const CODE_BY_KIND: Record<FailureKind, MailgateError['code']> = {
@@ -128,7 +129,8 @@ export class TokenManager {
     }
     let released = false;
     try {
-      this.#assertUsable(row);
+      // An explicit refresh (Refresh, `mailgate credential refresh`) is how an admin retries after fixing a configuration error.
+      this.#assertUsable(row, { retryConfiguration: force });
       // Another instance may have refreshed while we waited for the lease.
       if (!force && this.#isFresh(row) && this.#currentToken(row)) return this.#currentToken(row)!;
       const token = await this.#requestTokens(row);
@@ -203,7 +205,7 @@ export class TokenManager {
     if (failure.kind === 'transient' && failure.retryAfterMs !== undefined) this.#notBefore.set(row.name, Date.now() + Math.min(failure.retryAfterMs, REFRESH_BACKOFF.maxMs));
     await this.repo.setStatus(row.name, { status, reason: failure.message, lastError: failure.message, failureCount: failures, nextAttemptAt: next });
     this.logger.warn({ credential: row.name, kind: failure.kind, error: failure.error, microsoftCodes: failure.microsoftCodes, status: failure.status, retryAfterMs: failure.retryAfterMs, nextAttemptAt: next }, 'token request failed');
-    const fix = failure.kind === 'transient' ? '' : ` — ${this.#link(row.name)}`;
+    const fix = failure.kind === 'transient' ? '' : failure.kind === 'refused' ? ` — ${configurationFix(row.name)}` : ` — ${this.#link(row.name)}`;
     return new MailgateError(CODE_BY_KIND[failure.kind], `credential ${row.name}: ${failure.message}${fix}`, {
       cause,
       details: { credential: row.name, error: failure.error, microsoftCodes: failure.microsoftCodes, status },
@@ -231,9 +233,12 @@ export class TokenManager {
     await this.repo.touchLastUsed(name);
   }
 
-  #assertUsable(row: CredentialRow): void {
+  #assertUsable(row: CredentialRow, options: { retryConfiguration?: boolean } = {}): void {
     const link = this.#link(row.name);
     switch (row.status) {
+      case 'configuration_error':
+        if (!options.retryConfiguration) throw new MailgateError(ErrorCode.TOKEN_REQUEST_REFUSED, `credential ${row.name}: the provider refuses its token requests, and signing in again will not change that (${row.status_reason ?? 'refused'}) — ${configurationFix(row.name)}`);
+        break;
       case 'disabled':
         throw new MailgateError(ErrorCode.CREDENTIAL_DISABLED, `credential ${row.name} is disabled`);
       case 'needs_reauthorization':
@@ -255,6 +260,11 @@ export class TokenManager {
     if (!row.expires_at) return true; // the provider gave no lifetime: use it until refused
     return Date.parse(row.expires_at) - Date.now() > this.#marginMs;
   }
+}
+
+/** What to do about a configuration error: the fix is at the provider or in the credential, then one explicit retry. */
+function configurationFix(name: string): string {
+  return `change what the provider names in the app registration (or the credential's settings: \`mailgate credential update ${name}\`), then retry with \`mailgate credential refresh ${name}\` or Refresh in the web UI`;
 }
 
 /**

@@ -34,6 +34,7 @@ const TONE: Record<string, Tone> = {
   reconnecting: 'warn',
   needs_reauthorization: 'bad',
   client_secret_invalid: 'bad',
+  configuration_error: 'bad',
   failed: 'bad',
   parked: 'bad',
   error: 'bad',
@@ -44,6 +45,7 @@ const TONE: Record<string, Tone> = {
 const WORDS: Record<string, string> = {
   needs_reauthorization: 'Needs sign-in',
   client_secret_invalid: 'Client secret refused',
+  configuration_error: 'Settings refused',
   refresh_failing: 'Refresh failing',
   pending: 'Not connected',
 };

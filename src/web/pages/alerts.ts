@@ -14,6 +14,7 @@ const RESOLVED_SHOWN = 20;
 const KINDS: Record<string, { words: string; tone: Tone }> = {
   needs_reauthorization: { words: 'Needs sign-in again', tone: 'bad' },
   client_secret_invalid: { words: 'Client secret refused', tone: 'bad' },
+  configuration_error: { words: 'Provider refuses the settings', tone: 'bad' },
   client_secret_expiring: { words: 'Client secret expiring', tone: 'warn' },
   refresh_failing: { words: 'Token refresh failing', tone: 'warn' },
   send_failing: { words: 'Sending mail failing', tone: 'bad' },
@@ -21,7 +22,7 @@ const KINDS: Record<string, { words: string; tone: Tone }> = {
   message_parked: { words: 'Inbound messages parked', tone: 'bad' },
 };
 
-const CREDENTIAL_KINDS = new Set(['needs_reauthorization', 'client_secret_invalid', 'client_secret_expiring', 'refresh_failing']);
+const CREDENTIAL_KINDS = new Set(['needs_reauthorization', 'client_secret_invalid', 'configuration_error', 'client_secret_expiring', 'refresh_failing']);
 const WATCHER_KINDS = new Set(['watcher_failing', 'message_parked']);
 
 export function registerAlertPages(app: FastifyInstance, ctx: WebContext): void {
@@ -109,6 +110,7 @@ function fixLink(alert: AlertView): SafeHtml {
     needs_reauthorization: [`${credential}/connect`, `Reconnect ${name}`],
     client_secret_invalid: [`${credential}/edit`, `Update the secret of ${name}`],
     client_secret_expiring: [`${credential}/edit`, `Update the secret of ${name}`],
+    configuration_error: [`${credential}/edit`, `Edit ${name}`],
     refresh_failing: [credential, `Open ${name}`],
     send_failing: ['/outbox', 'Open the outbox'],
     watcher_failing: [watcher, `Open watcher ${name}`],

@@ -203,7 +203,7 @@ function detail(session: ReturnType<typeof sessionOf>, c: CredentialView, events
   <a class="button secondary" href="${base}/edit">Edit</a>
   <a class="button danger-outline" href="${base}/delete">Delete</a>
 </div></div>
-${c.statusReason && c.status !== 'active' ? html`<div class="hint ${c.status === 'needs_reauthorization' || c.status === 'client_secret_invalid' ? 'bad' : ''}"><p>${c.statusReason}</p></div>` : ''}
+${c.statusReason && c.status !== 'active' ? html`<div class="hint ${c.status === 'needs_reauthorization' || c.status === 'client_secret_invalid' || c.status === 'configuration_error' ? 'bad' : ''}"><p>${c.statusReason}</p></div>` : ''}
 ${c.warnings.map((w) => html`<div class="hint warn"><p><strong>Warning:</strong> ${UI_WARNINGS[w.code] ? html`${UI_WARNINGS[w.code]} <a href="${base}/edit">Edit</a>` : w.message}</p></div>`)}
 <div class="grid-2">
 <section class="panel"><h2>Token</h2><dl class="facts">
