@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { Services } from '../services.js';
 import { imapProtocol } from './imap/protocol.js';
 import { startProxyListener, type ProxyListener } from './listener.js';
+import { POP3_PROXY_ID, pop3ProxyProtocol } from './pop3/index.js';
 
 /**
  * One listener per configured protocol, under the config key that names it (`proxy.imap`, `proxy.pop3`). A listener
@@ -13,7 +14,8 @@ export async function startProxyListeners(services: Services, logger: Logger): P
   try {
     const { imap } = services.config.proxy;
     if (imap) started.push(await startProxyListener(services, 'proxy.imap', imap, imapProtocol(services, logger.child({ component: 'imap-proxy' })), logger));
-    // (pop3 proxy listener)
+    const { pop3 } = services.config.proxy;
+    if (pop3) started.push(await startProxyListener(services, POP3_PROXY_ID, pop3, pop3ProxyProtocol(services, logger.child({ component: 'pop3-proxy' })), logger));
   } catch (err) {
     await Promise.allSettled(started.map((listener) => listener.stop()));
     throw err;
