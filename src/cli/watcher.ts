@@ -81,6 +81,10 @@ export function registerWatcherCommands(program: Command, print: Print = printLi
         const snapshot = await ListenerRegistry.readSnapshot(services.store);
         for (const l of snapshot?.listeners ?? []) if (l.state === 'failed') problems.push(`listener failed (${l.id}, ${l.listen}): ${l.error ?? 'no reason recorded'} — fix it and restart \`mailgate serve\``);
         const failedCount = Number(failed?.n ?? 0);
+        // The alert looks at the last hour; status, which cron runs now and then, at the last 24 hours.
+        if (failedCount > 0 && !problems.some((p) => p.startsWith('send failing'))) {
+          problems.push(`send failing: ${failedCount} message${failedCount > 1 ? 's' : ''} failed in the last 24 h — see the web UI's Outbox (Failed) or GET /api/v1/messages?status=failed`);
+        }
         if (o.json) print(JSON.stringify({ ok: problems.length === 0, problems, credentials: credentials.map((c) => ({ name: c.name, status: c.status, expiresAt: c.expiresAt })), outbox: { ...depth, failedLast24h: failedCount }, watchers: watchers.map((w) => ({ name: w.name, ...w.status })), listeners: snapshot ?? null }, null, 2));
         else {
           print(`credentials: ${credentials.length} (${summarize(credentials.map((c) => c.status))})`);

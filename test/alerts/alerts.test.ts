@@ -130,11 +130,16 @@ describe('alerts', () => {
     expect(status.stdout).toContain('needs attention:');
     expect(status.stdout).toContain('send failing (outbox)');
 
-    // An hour later the failure is history: resolved, and status says all good (the secret warning aside, which we clear).
+    // An hour later the alert is resolved, but status (for cron) still counts the last 24 hours (the secret warning aside, which we clear).
     await app.services.store.db.updateTable('outbox').set({ updated_at: new Date(Date.now() - 2 * 3_600_000).toISOString() }).where('status', '=', 'failed').execute();
     await app.services.store.db.updateTable('credentials').set({ client_secret_expires_at: null }).execute();
     await app.services.alerts.evaluate();
     expect(alertHooks('send_failing', 'resolved')).toHaveLength(1);
+    const later = await runCli(['status'], { cwd: app.services.cwd, env });
+    expect(later.code).toBe(1);
+    expect(later.stdout).toMatch(/send failing: 1 message failed in the last 24 h/);
+    // A day later it is history.
+    await app.services.store.db.updateTable('outbox').set({ updated_at: new Date(Date.now() - 25 * 3_600_000).toISOString() }).where('status', '=', 'failed').execute();
     const ok = await runCli(['status'], { cwd: app.services.cwd, env });
     expect(ok.stdout).toContain('all good');
     expect(ok.code).toBe(0);
