@@ -70,6 +70,7 @@ export function createServices(config: Config, logger: Logger, store: Store, key
   const metrics = new Metrics(store, listeners);
   const tokens = new TokenManager(credentialRepo, logger.child({ component: 'tokens' }), {
     onOutcome: (outcome) => metrics.refreshes.inc({ outcome }),
+    onStatusChange: () => services.alerts.nudge(),
     refreshMarginMs: config.tokens.refreshMarginSeconds * 1000,
     reauthorizeLink: (name) => `${config.publicUrl}/credentials/${encodeURIComponent(name)}/connect`,
   });

@@ -28,6 +28,9 @@ export interface AlertView {
 export class AlertService {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
+  #started = false;
+  /** A nudge arrived while a pass was running: run another right after it (the change may have come too late for it). */
+  #again = false;
 
   constructor(
     private readonly services: Services,
@@ -35,17 +38,38 @@ export class AlertService {
   ) {}
 
   start(): void {
-    const tick = () => {
-      this.#running = this.evaluate()
-        .catch((err: unknown) => this.logger.error({ err }, 'alert evaluation failed'))
-        .finally(() => {
-          this.#timer = setTimeout(tick, this.services.config.alerts.evaluateMs);
-        });
-    };
-    this.#timer = setTimeout(tick, 1000);
+    this.#started = true;
+    this.#timer = setTimeout(() => this.#tick(), 1000);
+  }
+
+  #tick(): void {
+    clearTimeout(this.#timer);
+    this.#running = this.evaluate()
+      .catch((err: unknown) => this.logger.error({ err }, 'alert evaluation failed'))
+      .finally(() => {
+        this.#running = undefined;
+        if (!this.#started) return;
+        const again = this.#again;
+        this.#again = false;
+        this.#timer = setTimeout(() => this.#tick(), again ? 0 : this.services.config.alerts.evaluateMs);
+      });
+  }
+
+  /**
+   * A state this process just changed (a refresh that failed, a credential that recovered): evaluate now instead of at
+   * the next tick, which may be minutes away. Does nothing unless the evaluation loop runs (`start`).
+   */
+  nudge(): void {
+    if (!this.#started) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#tick();
   }
 
   async stop(): Promise<void> {
+    this.#started = false;
     clearTimeout(this.#timer);
     await this.#running;
     clearTimeout(this.#timer);

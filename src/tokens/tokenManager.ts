@@ -29,6 +29,8 @@ export interface TokenManagerOptions {
   reauthorizeLink?: (name: string) => string;
   /** Told the outcome of every token request (metrics). */
   onOutcome?: (outcome: RefreshOutcome) => void;
+  /** Told when a token request changed a credential's status (alerts are evaluated at once, not at the next tick). */
+  onStatusChange?: (name: string, from: CredentialStatus, to: CredentialStatus) => void;
 }
 
 const STATUS_BY_KIND: Record<FailureKind, CredentialStatus> = {
@@ -63,6 +65,7 @@ export class TokenManager {
   readonly #leaseMs: number;
   readonly #link: (name: string) => string;
   readonly #onOutcome: (outcome: RefreshOutcome) => void;
+  readonly #onStatusChange: (name: string, from: CredentialStatus, to: CredentialStatus) => void;
   /** Counts token-endpoint calls; tests and metrics read it. */
   refreshCount = 0;
 
@@ -75,6 +78,7 @@ export class TokenManager {
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#link = options.reauthorizeLink ?? ((name) => `mailgate credential authorize ${name}`);
     this.#onOutcome = options.onOutcome ?? (() => undefined);
+    this.#onStatusChange = options.onStatusChange ?? (() => undefined);
   }
 
   /** A valid access token for `name`, refreshed first when it expires within the margin (or when `forceRefresh`). */
@@ -179,6 +183,7 @@ export class TokenManager {
       releaseLeaseOf: this.#owner,
     });
     this.logger.info({ credential: row.name, expiresAt: tokens.expiresAt, rotated: tokens.refreshToken !== undefined }, 'access token refreshed');
+    if (row.status !== 'active') this.#onStatusChange(row.name, row.status as CredentialStatus, 'active');
     return { accessToken: tokens.accessToken, tokenType: tokens.tokenType, expiresAt: tokens.expiresAt };
   }
 
@@ -204,6 +209,8 @@ export class TokenManager {
     const next = failure.kind === 'transient' ? new Date(Date.now() + delay).toISOString() : null;
     if (failure.kind === 'transient' && failure.retryAfterMs !== undefined) this.#notBefore.set(row.name, Date.now() + Math.min(failure.retryAfterMs, REFRESH_BACKOFF.maxMs));
     await this.repo.setStatus(row.name, { status, reason: failure.message, lastError: failure.message, failureCount: failures, nextAttemptAt: next });
+    // refresh_failing alerts only after several failures: every failure is a possible change of what should alert.
+    this.#onStatusChange(row.name, row.status as CredentialStatus, status);
     this.logger.warn({ credential: row.name, kind: failure.kind, error: failure.error, microsoftCodes: failure.microsoftCodes, status: failure.status, retryAfterMs: failure.retryAfterMs, nextAttemptAt: next }, 'token request failed');
     const fix = failure.kind === 'transient' ? '' : failure.kind === 'refused' ? ` — ${configurationFix(row.name)}` : ` — ${this.#link(row.name)}`;
     return new MailgateError(CODE_BY_KIND[failure.kind], `credential ${row.name}: ${failure.message}${fix}`, {
