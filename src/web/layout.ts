@@ -11,6 +11,7 @@ const NAV: ReadonlyArray<{ section: Section; href: string; label: string }> = [
   { section: 'servers', href: '/servers', label: 'Servers & senders' },
   { section: 'outbox', href: '/outbox', label: 'Outbox' },
   { section: 'inbound', href: '/inbound', label: 'Inbound' },
+  { section: 'relay', href: '/relay', label: 'Relay & proxies' },
   { section: 'alerts', href: '/alerts', label: 'Alerts' },
   { section: 'apikeys', href: '/apikeys', label: 'API keys' },
   { section: 'audit', href: '/audit', label: 'Audit log' },

@@ -21,6 +21,7 @@ import { registerOutboxPages } from './pages/outbox.js';
 import { registerInboundPages } from './pages/inbound.js';
 import { registerAlertPages } from './pages/alerts.js';
 import { registerApiKeyPages } from './pages/apiKeys.js';
+import { registerAccountPages } from './pages/accounts.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -133,6 +134,7 @@ export function registerWebUi(app: FastifyInstance, services: Services): WebCont
     registerInboundPages(ui, ctx);
     registerAlertPages(ui, ctx);
     registerApiKeyPages(ui, ctx);
+    registerAccountPages(ui, ctx);
   });
   return ctx;
 }
