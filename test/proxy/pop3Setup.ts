@@ -69,17 +69,17 @@ export async function startPop3ProxyBed(bed: Testbed, options: { configure?: (co
  * way to prove the "no password before TLS" rules while tests must stay on loopback. Same session code, same
  * ClientConnection; only the address the listener would have read from the socket is replaced.
  */
-export async function startLanView(app: MailgateApp, config: ListenerConfig): Promise<{ port: number; stop(): Promise<void> }> {
+export async function startLanView(app: MailgateApp, config: ListenerConfig, address = '192.0.2.10'): Promise<{ port: number; stop(): Promise<void> }> {
   const identity = await loadTlsIdentity(config, app.services.config.dataDir, 'test.lan');
   const secureContext = tls.createSecureContext({ cert: identity.cert, key: identity.key });
-  const handle = app.services.listeners.register({ id: 'test.lan-view', kind: 'pop3-proxy', listen: '127.0.0.1:0', tls: config.tls });
+  const handle = app.services.listeners.register({ id: `test.lan-view-${address}-${config.tls}`, kind: 'pop3-proxy', listen: '127.0.0.1:0', tls: config.tls });
   const protocol = pop3ProxyProtocol(app.services, app.services.logger);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('error', () => socket.destroy());
     socket.on('close', () => sockets.delete(socket));
-    const client = new ClientConnection(socket, '192.0.2.10', false, config, secureContext, handle);
+    const client = new ClientConnection(socket, address, false, config, secureContext, handle);
     void protocol.session(client).finally(() => client.close());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -96,13 +96,30 @@ export async function startLanView(app: MailgateApp, config: ListenerConfig): Pr
 export class RawPop3 {
   #received = Buffer.alloc(0);
   #closed = false;
-  readonly socket: net.Socket;
+  socket: net.Socket;
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
+    this.#attach(socket);
+  }
+
+  #attach(socket: net.Socket): void {
     socket.on('data', (chunk: Buffer) => (this.#received = Buffer.concat([this.#received, chunk])));
     socket.on('close', () => (this.#closed = true));
     socket.on('error', () => undefined);
+  }
+
+  /** TLS over this connection after STLS's +OK, the certificate checked against `ca` for the name localhost. */
+  async startTls(ca: string): Promise<void> {
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('close');
+    const secure = tls.connect({ socket: this.socket, ca, servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', () => resolve());
+      secure.once('error', reject);
+    });
+    this.socket = secure;
+    this.#attach(secure);
   }
 
   static async connect(port: number, options: { tls?: { ca: string } } = {}): Promise<RawPop3> {
