@@ -71,9 +71,9 @@ export class RelayListener {
         disableReverseLookup: true,
         onConnect: (session, callback) => this.#onConnect(session, callback),
         onClose: (session) => this.#onClose(session),
-        onAuth: (auth, session, callback) => void this.#onAuth(auth, session).then((r) => callback(null, r), (err: Error) => callback(err)),
-        onMailFrom: (address, session, callback) => void this.#onMailFrom(address, session).then(() => callback(), (err: Error) => callback(err)),
-        onData: (stream, session, callback) => void this.#onData(stream, session).then((text) => callback(null, text), (err: Error) => callback(err)),
+        onAuth: (auth, session, callback) => void this.#onAuth(auth, session).then((r) => callback(null, r), (err: unknown) => callback(this.#safe(err, 454, '4.7.0 Temporary authentication failure; try again later'))),
+        onMailFrom: (address, session, callback) => void this.#onMailFrom(address, session).then(() => callback(), (err: unknown) => callback(this.#safe(err, 451, '4.3.0 Temporary failure; try again later'))),
+        onData: (stream, session, callback) => void this.#onData(stream, session).then((text) => callback(null, text), (err: unknown) => callback(this.#safe(err, 451, '4.3.0 Temporary failure; try again later'))),
       },
       { authAllowedInClear: (client) => passwordAuthAllowed(config, { secure: false, client }) },
     );
@@ -122,6 +122,13 @@ export class RelayListener {
     clearInterval(poll);
     clearTimeout(timer);
     this.options.handle.setState('stopped');
+  }
+
+  /** A refusal passes as it is; anything else (a database error…) is logged and answered in general words: its text is not the client's business. */
+  #safe(err: unknown, code: number, text: string): Error {
+    if (err instanceof Error && typeof (err as { responseCode?: unknown }).responseCode === 'number') return err;
+    this.options.logger.error({ err, listener: this.options.id }, 'relay command failed');
+    return reply(code, text);
   }
 
   #onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void): void {
