@@ -20,16 +20,17 @@ describe('LoginGuard', () => {
     expect(guard.lockedFor('192.0.2.1', 'scanner')).toBeGreaterThan(0);
   });
 
-  it('takes the attempt and the address’s earlier failures back on success', () => {
+  it('takes only its own attempt back on success: earlier failures from the address still count (a right password for one account does not reset guessing at others)', () => {
     const guard = new LoginGuard({ maxFailures: 5 });
     failTimes(guard, '192.0.2.1', 'scanner', 4);
-    guard.begin('192.0.2.1', 'scanner').succeeded();
+    guard.begin('192.0.2.1', 'alarm-panel').succeeded();
     expect(guard.lockedFor('192.0.2.1', 'scanner')).toBe(0);
-    // The count starts again: four more typos are not a lockout.
-    failTimes(guard, '192.0.2.1', 'scanner', 4);
-    expect(guard.lockedFor('192.0.2.1', 'scanner')).toBe(0);
-    failTimes(guard, '192.0.2.1', 'scanner', 1);
+    // The success did not count as a failure, nor wipe the four before it: the fifth failure locks the address.
+    failTimes(guard, '192.0.2.1', 'other', 1);
     expect(guard.lockedFor('192.0.2.1', 'scanner')).toBeGreaterThan(0);
+    expect(guard.lockedFor('192.0.2.1', 'alarm-panel')).toBeGreaterThan(0);
+    // Another address is not affected.
+    expect(guard.lockedFor('192.0.2.2', 'alarm-panel')).toBe(0);
   });
 
   it('answers each failure after a growing delay: 250 ms doubling up to 4 s', () => {

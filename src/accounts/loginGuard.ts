@@ -54,9 +54,9 @@ export class LoginGuard {
       succeeded: () => {
         if (settled) return;
         settled = true;
-        // The right password clears the address's failures (a typo before it should not count against it later) and
-        // takes this attempt back from the account's count; other addresses' failures on the account stay.
-        this.#failures.delete(keys[0]!);
+        // The right password takes this attempt back, and only this one: earlier failures from the address stay (one
+        // account's right password must not reset the count of someone guessing at other accounts from there).
+        this.#remove(keys[0]!, now);
         this.#remove(keys[1]!, now);
       },
       failed: () => {

@@ -40,6 +40,13 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
       return reply.status(status).send({ error: { code: err.code, message: safe ? err.message : 'internal error' } });
     }
     const status = (err as { statusCode?: number }).statusCode;
+    if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      // The body was larger than even the base64 of the largest message allowed: the same answer as the size check.
+      const limit = request.routeOptions.bodyLimit ?? services.config.outbox.maxMessageBytes;
+      const size = Number(request.headers['content-length']);
+      const problem = `message: ${Number.isFinite(size) ? `${(size / 1048576).toFixed(1)} MB of request` : 'the request'} is over the ${(services.config.outbox.maxMessageBytes / 1048576).toFixed(0)} MB limit (outbox.maxMessageMegabytes; requests up to ${(limit / 1048576).toFixed(0)} MB are read)`;
+      return reply.status(400).send({ error: { code: 'INPUT_INVALID', message: problem } });
+    }
     if (status !== undefined && status >= 400 && status < 500) {
       return reply.status(status).send({ error: { code: (err as { code?: string }).code ?? 'BAD_REQUEST', message: (err as Error).message } });
     }

@@ -48,7 +48,7 @@ export class OutboxService {
   async accept(raw: unknown, caller: string): Promise<{ view: OutboxView; created: boolean }> {
     const { message, idempotencyKey, size } = parseMessageInput(raw, this.maxMessageBytes);
     const sender = await this.senders.find(message.sender);
-    if (!sender) throw new MailgateError(ErrorCode.INPUT_INVALID, `sender: no sender named ${JSON.stringify(message.sender)} (list them with GET /api/v1/senders)`);
+    if (!sender) throw new MailgateError(ErrorCode.INPUT_INVALID, `sender: no sender named ${JSON.stringify(message.sender)} (list them with \`mailgate sender list\` or GET /api/v1/senders)`);
     const senderFrom = parseAddress(sender.from);
     const fromAddress = message.from?.address ?? (senderFrom.ok ? senderFrom.address : 'mailgate.invalid');
     const idempotency = idempotencyKey === undefined ? undefined : { key: idempotencyKey, requestHash: requestHash(raw), ttlMs: this.idempotencyTtlMs };
