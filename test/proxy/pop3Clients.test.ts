@@ -169,6 +169,14 @@ it('relays a 6 MB message byte-identical to a direct RETR from Dovecot, as a str
   expect(metrics).toMatch(/mailgate_listener_logins_total\{listener="pop3-proxy",outcome="success"\} [1-9]/);
 }, 90_000);
 
+it('hands commands pipelined behind the login to Dovecot in order (RFC 2449 PIPELINING)', async () => {
+  const raw = await RawPop3.connect(proxy.implicit.address.port, { tls: { ca: proxy.certPem } });
+  const { name, password } = proxy.accounts.reader;
+  raw.write(`USER ${name}\r\nPASS ${password}\r\nSTAT\r\nNOOP\r\nQUIT\r\n`);
+  await raw.waitClosed();
+  expect(raw.text).toMatch(/^\+OK Mailgate POP3 proxy ready\r\n\+OK Send the password with PASS\r\n\+OK Logged in[^\r]*\r\n\+OK \d+ \d+\r\n\+OK\r\n\+OK[^\r]*\r\n$/);
+});
+
 it('writes no password or token to the log', async () => {
   const logs = proxy.app.logs();
   expect(logs).toContain('POP3 proxy session logged in');
