@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Store } from '../store/store.js';
 import { OUTBOX_STATUSES } from '../outbox/repository.js';
 import type { ListenerRegistry } from '../listeners/registry.js';
+import { CREDENTIAL_STATUSES } from '../credentials/model.js';
 
 export type RefreshOutcome = 'success' | 'needs_reauthorization' | 'client_secret_invalid' | 'transient_failure' | 'refused';
 export type SendOutcome = 'sent' | 'retry' | 'next_server' | 'failed';
@@ -72,7 +73,7 @@ export class Metrics {
       async collect() {
         this.reset();
         const rows = await store.db.selectFrom('credentials').select(['status', sql<number>`count(*)`.as('n')]).groupBy('status').execute();
-        for (const status of ['pending', 'active', 'refresh_failing', 'needs_reauthorization', 'client_secret_invalid', 'disabled']) this.set({ status }, 0);
+        for (const status of CREDENTIAL_STATUSES) this.set({ status }, 0);
         for (const r of rows) this.set({ status: r.status }, Number(r.n));
       },
     });
