@@ -38,7 +38,7 @@ export function programSettings(config: Pick<Config, 'relay' | 'proxy'>, protoco
     const wildcard = WILDCARD_HOSTS.has(host);
     if (wildcard) notes.push(`Mailgate listens on every address of this machine: use its name or IP address as the server (${os.hostname()} here)`);
     if (listener.tls !== 'none' && listener.certFile === undefined) {
-      notes.push(`the certificate is self-signed: let the program trust it (its SHA-256 fingerprint is in \`mailgate status\`${running?.certificate ? `: ${running.certificate.fingerprint256}` : ''})`);
+      notes.push(`the certificate is self-signed: let the program trust it (${running?.certificate ? `SHA-256 fingerprint ${running.certificate.fingerprint256}` : 'its SHA-256 fingerprint is shown by mailgate status and on the Relay & proxies page once Mailgate listens'})`);
     }
     if (listener.tls === 'none' && !LOOPBACK.test(host)) {
       notes.push(listener.allowInsecureAuth ? 'the password crosses the network in clear text: use this only on a network you trust' : 'without TLS the password is accepted from this machine only');

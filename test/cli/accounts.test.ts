@@ -6,9 +6,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli, spawnCli, tempDir, type RunningCli } from '../support/cli.js';
 import { getFreePort } from '../testbed/ports.js';
+
+// Each command is a fresh Node process opening the store: a few seconds apiece on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 const GENERATED = /^password: ([A-HJ-NP-Za-km-z2-9]{24})$/m;
 let cwd: string;
