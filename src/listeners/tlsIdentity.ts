@@ -35,7 +35,8 @@ export async function loadTlsIdentity(files: { certFile: string | undefined; key
   return selfSigned(dataDir);
 }
 
-let making: Promise<TlsIdentity> | undefined;
+/** Certificates being made, by data directory: several listeners starting together share one. */
+const making = new Map<string, Promise<TlsIdentity>>();
 
 async function selfSigned(dataDir: string): Promise<TlsIdentity> {
   const certFile = path.join(dataDir, SELF_SIGNED_CERT);
@@ -45,7 +46,9 @@ async function selfSigned(dataDir: string): Promise<TlsIdentity> {
     return { cert, key: fs.readFileSync(keyFile, 'utf8'), fingerprint256: new crypto.X509Certificate(cert).fingerprint256, selfSigned: true, certFile };
   }
   // Several listeners start together: one certificate for all of them.
-  making ??= (async () => {
+  const pending = making.get(dataDir);
+  if (pending) return pending;
+  const made = (async () => {
     const hostname = os.hostname();
     const names = [...new Set(['localhost', hostname])].filter((n) => !net.isIP(n));
     const pems = await generate([{ name: 'commonName', value: hostname || 'mailgate' }, { name: 'organizationName', value: 'Mailgate (self-signed)' }], {
@@ -65,9 +68,10 @@ async function selfSigned(dataDir: string): Promise<TlsIdentity> {
     fs.writeFileSync(certFile, pems.cert, { mode: 0o644 });
     return { cert: pems.cert, key: pems.private, fingerprint256: new crypto.X509Certificate(pems.cert).fingerprint256, selfSigned: true, certFile };
   })().finally(() => {
-    making = undefined;
+    making.delete(dataDir);
   });
-  return making;
+  making.set(dataDir, made);
+  return made;
 }
 
 function readPem(file: string, key: string): string {

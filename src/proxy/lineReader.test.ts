@@ -44,3 +44,15 @@ describe('LineReader', () => {
     expect(await reader.readLine()).toBeNull();
   });
 });
+
+describe('LineReader back-pressure', () => {
+  it('stops reading the socket while complete lines pile up past the limit, and reads on once they are consumed', async () => {
+    const socket = new PassThrough();
+    const reader = new LineReader(socket, 1024);
+    for (let i = 0; i < 300; i++) socket.write(`a${i} NOOP\r\n`);
+    await new Promise((r) => setImmediate(r));
+    expect(socket.isPaused()).toBe(true);
+    for (let i = 0; i < 300; i++) expect((await reader.readLine())?.toString()).toBe(`a${i} NOOP`);
+    expect(socket.isPaused()).toBe(false);
+  });
+});

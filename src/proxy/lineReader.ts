@@ -21,10 +21,16 @@ export class LineReader {
   #ended = false;
   #failure: ProtocolInputError | undefined;
   #wake: (() => void) | undefined;
+  #paused = false;
   readonly #onData = (chunk: Buffer) => {
     this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
     if (this.#buffer.length > this.maxBufferedBytes && this.#buffer.indexOf('\n') < 0) {
       this.#failure = new ProtocolInputError('line_too_long', `a line longer than ${this.maxBufferedBytes} bytes`);
+    } else if (this.#buffer.length > this.maxBufferedBytes) {
+      // Complete lines pile up faster than they are read (a client pipelining while a login runs): stop reading the
+      // socket until they are consumed, so the buffer stays bounded whatever the client sends.
+      this.socket.pause();
+      this.#paused = true;
     }
     this.#notify();
   };
@@ -52,6 +58,7 @@ export class LineReader {
         const end = lf > 0 && this.#buffer[lf - 1] === 0x0d ? lf - 1 : lf;
         const line = this.#buffer.subarray(0, end);
         this.#buffer = this.#buffer.subarray(lf + 1);
+        this.#resumeIfDrained();
         return Buffer.from(line);
       }
       if (this.#failure) throw this.#failure;
@@ -66,6 +73,7 @@ export class LineReader {
       if (this.#buffer.length >= count) {
         const out = Buffer.from(this.#buffer.subarray(0, count));
         this.#buffer = this.#buffer.subarray(count);
+        this.#resumeIfDrained();
         return out;
       }
       if (this.#ended) return null;
@@ -75,6 +83,7 @@ export class LineReader {
 
   /** Stops reading; the socket is the caller's again, paused, with these bytes already taken from it. */
   detach(): Buffer {
+    this.#paused = false;
     this.socket.off('data', this.#onData);
     this.socket.off('end', this.#onEnd);
     this.socket.off('close', this.#onEnd);
@@ -89,6 +98,13 @@ export class LineReader {
   /** Bytes received after the last command read: after STARTTLS there must be none (RFC 3207 §4.2, CVE-2011-0411). */
   get pending(): number {
     return this.#buffer.length;
+  }
+
+  #resumeIfDrained(): void {
+    if (this.#paused && this.#buffer.length <= this.maxBufferedBytes) {
+      this.#paused = false;
+      this.socket.resume();
+    }
   }
 
   #wait(): Promise<void> {

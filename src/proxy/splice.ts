@@ -16,6 +16,11 @@ const REPORT_EVERY_BYTES = 1024 * 1024;
 
 /** Resolves when both sides are closed; an error or close on either side closes the other. */
 export function splice(client: Duplex & { setTimeout?: (ms: number, cb?: () => void) => unknown }, upstream: Duplex, options: SpliceOptions): Promise<void> {
+  if (client.destroyed || upstream.destroyed) {
+    client.destroy();
+    upstream.destroy();
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
     let counted = { up: 0, down: 0 };
     const report = (force: boolean) => {

@@ -39,6 +39,8 @@ export function dialUpstream(server: ResolvedServer): Promise<net.Socket> {
     socket.once(server.security === 'tls' ? 'secureConnect' : 'connect', () => {
       socket.setTimeout(0);
       socket.off('error', fail);
+      // From here an error (a reset mid-login) closes the socket; whoever reads it sees the close. Never unhandled.
+      socket.on('error', () => socket.destroy());
       socket.setNoDelay(true);
       resolve(socket);
     });
@@ -56,6 +58,7 @@ export function upgradeUpstream(socket: net.Socket, server: ResolvedServer): Pro
     secure.once('error', fail);
     secure.once('secureConnect', () => {
       secure.off('error', fail);
+      secure.on('error', () => secure.destroy());
       secure.setNoDelay(true);
       resolve(secure);
     });
