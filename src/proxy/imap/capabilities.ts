@@ -9,6 +9,8 @@ import { UpstreamImap } from './upstreamSession.js';
 const CAPABILITIES_TTL_MS = 10 * 60_000;
 /** Which servers the proxy accounts use, re-read this often (accounts come and go). */
 const SERVERS_TTL_MS = 30_000;
+/** A server that could not be asked is not asked again for this long (each client would otherwise wait for it). */
+const FAILED_TTL_MS = 60_000;
 /** A client waits at most this long for a capability probe; the probe itself goes on and fills the cache. */
 const PROBE_WAIT_MS = 3_000;
 
@@ -27,6 +29,7 @@ export interface ClientState {
 export class CapabilityCache {
   #byServer = new Map<string, { capabilities: string[]; at: number }>();
   #probes = new Map<string, Promise<string[] | undefined>>();
+  #failed = new Map<string, number>();
   #servers: { servers: ResolvedServer[]; at: number } | undefined;
 
   constructor(
@@ -37,6 +40,7 @@ export class CapabilityCache {
   /** A server's pre-login capabilities as just seen on a connection (after its TLS). */
   learned(server: ResolvedServer, capabilities: string[]): void {
     this.#byServer.set(keyOf(server), { capabilities, at: Date.now() });
+    this.#failed.delete(keyOf(server));
   }
 
   /** The pre-login list for this client, without the leading `* CAPABILITY`. */
@@ -71,6 +75,7 @@ export class CapabilityCache {
     const key = keyOf(server);
     const cached = this.#byServer.get(key);
     if (cached && Date.now() - cached.at < CAPABILITIES_TTL_MS) return cached.capabilities;
+    if (Date.now() - (this.#failed.get(key) ?? 0) < FAILED_TTL_MS) return cached?.capabilities;
     let probe = this.#probes.get(key);
     if (!probe) {
       probe = this.#probe(server).finally(() => this.#probes.delete(key));
@@ -98,6 +103,7 @@ export class CapabilityCache {
       return capabilities;
     } catch (err) {
       upstream?.close();
+      this.#failed.set(keyOf(server), Date.now());
       this.logger.warn({ server: server.name, err: (err as Error).message }, 'cannot learn the IMAP server capabilities; answering CAPABILITY with the proxy own list');
       return undefined;
     }
