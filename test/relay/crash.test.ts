@@ -37,7 +37,8 @@ it('delivers a message the relay answered 250 for, after a SIGKILL of serve and 
   await setup.senders.syncFromConfig(setup.config.senders);
   await setup.relayAccounts.add({ name: 'alarm-panel', sender: 'alarms', password: 'alarm-panel-password' });
   await setup.close();
-  const created = await runCli(['apikey', 'create', '--name', 'reader', '--scope', 'send'], { cwd, env });
+  // An admin key: a send key reads only the messages it submitted itself, and this one came through the relay.
+  const created = await runCli(['apikey', 'create', '--name', 'reader', '--scope', 'admin'], { cwd, env });
   expect(created.code, created.stderr).toBe(0);
   const key = created.stdout.split('\n')[0]!.trim();
 
@@ -70,17 +71,17 @@ it('delivers a message the relay answered 250 for, after a SIGKILL of serve and 
   const port = await getFreePort();
   const second = await startServe({ cwd, port, env });
   try {
-    const status = await eventually(
-      async () => ((await (await fetch(`${second.url}/api/v1/messages/${id}`, { headers: { authorization: `Bearer ${key}` } })).json()) as { status: string }).status,
-      (s) => s === 'sent' || s === 'failed',
+    const view = await eventually(
+      async () => (await (await fetch(`${second.url}/api/v1/messages/${id}`, { headers: { authorization: `Bearer ${key}` } })).json()) as { status?: string },
+      (v) => v.status === 'sent' || v.status === 'failed',
       30_000,
       `message ${id}`,
     );
-    expect(status).toBe('sent');
+    expect(view.status).toBe('sent');
     const delivered = bed.mail.sink.received.filter((m) => m.raw.toString().includes(`Subject: ${subject}`));
     expect(delivered).toHaveLength(1);
     expect(delivered[0]!.raw.toString()).toContain('survives a crash');
   } finally {
     expect(await second.stop()).toBe(0);
   }
-});
+}, 120_000); // two starts of serve, a restart's retry and delivery: bounded waits inside, each named
