@@ -43,6 +43,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     }
 
     const services = createServices(config, logger, store, keyring);
+    // The listeners' last state reaches the store before it closes (`mailgate status` reads it, a failed start included).
+    lifecycle.onStop('listener status', () => services.listeners.flush());
     const scheduler = new RefreshScheduler(services.credentialRepo, services.tokens, logger.child({ component: 'scheduler' }), {
       intervalMs: config.tokens.schedulerIntervalSeconds * 1000,
       aheadMs: Math.max(2 * config.tokens.refreshMarginSeconds * 1000, 10 * 60_000),
@@ -62,9 +64,19 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const inflight = countInflight(http);
     lifecycle.onStop('http', () => closeWithin(http, config.shutdownTimeoutMs, logger, inflight));
     const url = await listen(http, config);
+    // Local endpoints for password-only programs (SMTP relay, IMAP/POP3 proxies), before any worker starts: one that
+    // cannot listen fails the start (exit 2 naming its config key) with nothing else running yet. Stopped before the
+    // workers (steps run in reverse), so a transaction in flight still reaches the store.
+    const relay = await startRelayListeners(services, logger.child({ component: 'relay' }));
+    lifecycle.onStop('relay listeners', () => relay.stop(config.shutdownTimeoutMs));
+    const proxies = await startProxyListeners(services, logger.child({ component: 'proxy' }));
+    lifecycle.onStop('proxy listeners', () => stopProxyListeners(proxies));
     scheduler.start();
     lifecycle.onStop('refresh scheduler', () => scheduler.stop());
     await worker.start();
+    // The worker finishes its sends before HTTP drains and the store closes; a message accepted meanwhile stays queued
+    // (durable) for the next start.
+    lifecycle.onStop('outbox worker', () => worker.stop(config.shutdownTimeoutMs));
     const watchers = new WatcherManager(services, logger.child({ component: 'watchers' }));
     services.watcherChanged = (name) => watchers.changed(name);
     await watchers.start();
@@ -85,17 +97,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     lifecycle.onStop('change feed', () => changes.stop());
     const retention = startRetention(services, logger.child({ component: 'retention' }));
     lifecycle.onStop('retention', () => retention.stop());
-    // Local endpoints for password-only programs (SMTP relay, IMAP/POP3 proxies): each starts its listeners here and
-    // registers its stop step; one that cannot listen fails the start with exit 2 naming its config key.
-    const relay = await startRelayListeners(services, logger.child({ component: 'relay' }));
-    lifecycle.onStop('relay listeners', () => relay.stop(config.shutdownTimeoutMs));
-    const proxies = await startProxyListeners(services, logger.child({ component: 'proxy' }));
-    lifecycle.onStop('proxy listeners', () => stopProxyListeners(proxies));
     services.alerts.start();
     lifecycle.onStop('alerts', () => services.alerts.stop());
-    // Stop steps run in reverse: the worker finishes its sends first; a message accepted meanwhile stays queued
-    // (durable) for the next start; then HTTP drains its requests; the store closes last.
-    lifecycle.onStop('outbox worker', () => worker.stop(config.shutdownTimeoutMs));
     if (firstAdmin.kind === 'setup') {
       // The one way in on a fresh install without MAILGATE_ADMIN_PASSWORD: a single-use link, valid for 24 hours.
       logger.warn({ setupUrl: `${config.publicUrl}/setup?token=${firstAdmin.token}`, expiresAt: firstAdmin.expiresAt }, 'no admin account yet: open setupUrl in a browser to create one (single use)');

@@ -189,6 +189,10 @@ describe('mailgate status: listeners', () => {
     fs.writeFileSync(path.join(dir, 'mailgate.yaml'), `proxy:\n  imap:\n    listen: "127.0.0.1:${imapPort}"\n    tls: implicit\n`);
     serve = spawnCli(['serve'], { cwd: dir, env: { MAILGATE_LISTEN: `127.0.0.1:${await getFreePort()}` } });
 
+    // serve gives up at once: exit 2, one line naming the config key and the fix — and leaves the reason for status.
+    const ended = await serve.done();
+    expect(ended.code).toBe(2);
+    expect(ended.stderr).toMatch(/proxy\.imap\.listen: cannot listen on 127\.0\.0\.1:\d+: the address is in use/);
     await expect.poll(async () => (await runCli(['status'], { cwd: dir })).code, { timeout: 15_000, interval: 500 }).toBe(1);
     const status = await runCli(['status'], { cwd: dir });
     expect(status.stdout).toMatch(/^listeners: 1 \(1 failed\), as written by serve \(pid \d+\) at \d{4}-\d\d-\d\dT/m);
