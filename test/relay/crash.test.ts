@@ -43,6 +43,8 @@ it('delivers a message the relay answered 250 for, after a SIGKILL of serve and 
   const key = created.stdout.split('\n')[0]!.trim();
 
   const first = await startServe({ cwd, port: await getFreePort(), env });
+  // A failure before the kill must not leave this serve running.
+  const orphan = (err: unknown) => first.stop('SIGKILL').then(() => Promise.reject(err));
   // /healthz answers once HTTP listens; the relay starts a moment later.
   const relayLine = () =>
     first
@@ -50,7 +52,7 @@ it('delivers a message the relay answered 250 for, after a SIGKILL of serve and 
       .split('\n')
       .map((l) => (l.startsWith('{') ? (JSON.parse(l) as { msg?: string; certificate?: string }) : {}))
       .find((l) => l.msg === 'SMTP relay listening');
-  const listening = await eventually(async () => relayLine(), (l) => l !== undefined, 10_000, 'the relay to listen');
+  const listening = await eventually(async () => relayLine(), (l) => l !== undefined, 10_000, 'the relay to listen').catch(orphan);
   expect(listening?.certificate, first.output()).toBeDefined();
   const subject = `relay-crash-${Date.now()}`;
   const result = await smtplib({
@@ -59,11 +61,12 @@ it('delivers a message the relay answered 250 for, after a SIGKILL of serve and 
     caFile: listening!.certificate!,
     auth: { mechanism: 'PLAIN', user: 'alarm-panel', password: 'alarm-panel-password' },
     messages: [{ from: carol.email, to: [bed.auth.users.bob.email], data: message({ From: carol.email, To: bed.auth.users.bob.email, Subject: subject }, 'survives a crash') }],
-  });
+  }).catch(orphan);
   const data = result.steps.find((s) => s.step === 'data');
   const id = /^2\.0\.0 queued as ([0-9a-z]+)$/.exec(data?.text ?? '')?.[1];
+  const killed = await first.stop('SIGKILL');
   expect(id, JSON.stringify(result)).toBeDefined();
-  expect(await first.stop('SIGKILL')).toBeNull();
+  expect(killed).toBeNull();
   silent.close();
   expect(bed.mail.sink.received.some((m) => m.raw.toString().includes(subject))).toBe(false);
 
