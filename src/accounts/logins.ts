@@ -42,14 +42,13 @@ export class PasswordLogins<A extends StoredAccount> {
   }
 
   async login(name: string, password: string, context: LoginContext): Promise<LoginResult<A>> {
-    const retryAfterMs = this.guard.lockedFor(context.client, name);
-    if (retryAfterMs > 0) {
+    const attempt = await this.guard.begin(context.client, name);
+    if ('lockedForMs' in attempt) {
       this.#audit('login.locked', name, context, undefined);
-      return { ok: false, reason: 'locked', retryAfterMs };
+      return { ok: false, reason: 'locked', retryAfterMs: attempt.lockedForMs };
     }
-    const attempt = this.guard.begin(context.client, name);
     const account = await this.find(name).catch((err: unknown) => {
-      attempt.succeeded(); // not the client's fault: take the provisional failure back
+      attempt.succeeded(); // not the client's fault: give the slot back, count nothing
       throw err;
     });
     const ok = account ? await this.#check(account, password) : (await verifyAccountPassword(password, await decoyHash()), false);

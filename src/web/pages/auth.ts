@@ -81,15 +81,14 @@ export function registerAuthPages(app: FastifyInstance, ctx: WebContext): void {
     }
     // Per client address first (5 failures), then per username only for guessing spread over many addresses (4 times as
     // many): someone typing wrong passwords for "admin" from elsewhere cannot lock the admin out of their own browser.
-    const waitMs = ctx.throttle.lockedFor(request.ip, username);
-    if (waitMs > 0) {
-      const minutes = Math.ceil(waitMs / 60_000);
-      void reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
+    // A password is checked only while failures and checks in progress together stay under the limit: twelve guesses
+    // sent at once are checked at most five at a time, and the later ones find the address locked.
+    const attempt = await ctx.throttle.begin(request.ip, username);
+    if ('lockedForMs' in attempt) {
+      const minutes = Math.ceil(attempt.lockedForMs / 60_000);
+      void reply.header('retry-after', String(Math.ceil(attempt.lockedForMs / 1000)));
       return loginForm(reply, { next, username, status: 429, error: `Too many failed sign-ins. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` });
     }
-    // Counted as failed before the password is checked, in the same tick as the check above: twelve guesses sent at once
-    // cannot all pass it while the first is still being verified. A right password takes its count back.
-    const attempt = ctx.throttle.begin(request.ip, username);
     const user = username && password ? await ctx.accounts.authenticate(username, password) : undefined;
     if (!user) {
       // The growing delay LoginGuard suggests is for mail programs that retry at once; a browser gains nothing from it.
