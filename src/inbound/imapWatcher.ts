@@ -1,5 +1,5 @@
 // Watches one IMAP folder: logs in with XOAUTH2 (or a password), delivers what is new, listens with IDLE (or polls), and reconnects with backoff.
-import tls from 'node:tls';
+import { secureContextFor } from '../servers/tlsTrust.js';
 import { ImapFlow, type FetchMessageObject } from 'imapflow';
 import type { Logger } from '../log.js';
 import type { ResolvedServer } from '../servers/model.js';
@@ -275,20 +275,6 @@ export class ImapWatcher extends WatcherBase {
     );
     this.deps.onDelivery?.(this.name, outcome);
   }
-}
-
-/**
- * One TLS context per extra CA, shared by every connection that trusts it: a context built per connection parses the
- * ~145 system roots into its own store, about 0.8 MB each (bench/README.md, "Inbound").
- */
-const secureContexts = new Map<string, tls.SecureContext>();
-function secureContextFor(tlsCa: string): tls.SecureContext {
-  let context = secureContexts.get(tlsCa);
-  if (!context) {
-    context = tls.createSecureContext({ ca: [...tls.rootCertificates, tlsCa], minVersion: 'TLSv1.2' });
-    secureContexts.set(tlsCa, context);
-  }
-  return context;
 }
 
 /** What the watcher does upstream once the webhook took the message. */

@@ -2,6 +2,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { ResolvedServer } from '../servers/model.js';
+import { secureContextFor } from '../servers/tlsTrust.js';
 
 /** The upstream server could not be reached or refused TLS: the client gets "unavailable, try later". */
 export class UpstreamError extends Error {
@@ -16,8 +17,8 @@ const CONNECT_TIMEOUT_MS = 15_000;
 function tlsOptions(server: ResolvedServer): tls.ConnectionOptions {
   return {
     servername: net.isIP(server.host) ? undefined : server.host,
-    // tlsCa is trusted besides the system's CAs, not instead of them.
-    ...(server.tlsCa ? { ca: [...tls.rootCertificates, server.tlsCa] } : {}),
+    // tlsCa is trusted besides the system's CAs, not instead of them; the context is shared, not rebuilt per login.
+    ...(server.tlsCa ? { secureContext: secureContextFor(server.tlsCa) } : {}),
     rejectUnauthorized: server.tlsRejectUnauthorized,
     minVersion: 'TLSv1.2',
   };
@@ -29,7 +30,7 @@ export function dialUpstream(server: ResolvedServer): Promise<net.Socket> {
     const socket =
       server.security === 'tls'
         ? tls.connect({ host: server.host, port: server.port, ...tlsOptions(server) })
-        : net.connect({ host: server.host, port: server.port });
+        : net.connect({ host: server.host, port: server.port, noDelay: true });
     const fail = (err: Error) => {
       socket.destroy();
       reject(new UpstreamError(`cannot reach ${server.host}:${server.port}: ${err.message}`, err));

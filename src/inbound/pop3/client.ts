@@ -1,5 +1,6 @@
 // A small POP3 client: RFC 1939 (the commands), RFC 2449 (CAPA, response codes), RFC 2595 (STLS), RFC 5034 (SASL
 // AUTH) with XOAUTH2 for Microsoft 365 and Gmail. One command at a time; message bodies as raw bytes.
+import { secureContextFor } from '../../servers/tlsTrust.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { SecurityMode } from '../../servers/model.js';
@@ -70,8 +71,8 @@ export function tlsOptionsFor(options: Pick<Pop3ConnectOptions, 'host' | 'tlsCa'
   return {
     host: options.host,
     ...(net.isIP(options.host) ? {} : { servername: options.host }),
-    // `ca` replaces the system CAs: the server's own CA is trusted in addition to them, not instead
-    ...(options.tlsCa ? { ca: [...tls.rootCertificates, options.tlsCa] } : {}),
+    // The server's own CA is trusted in addition to the system CAs, not instead; one shared context per CA
+    ...(options.tlsCa ? { secureContext: secureContextFor(options.tlsCa) } : {}),
     rejectUnauthorized: options.tlsRejectUnauthorized ?? true,
   };
 }
