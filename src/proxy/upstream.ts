@@ -3,6 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { ResolvedServer } from '../servers/model.js';
 import { secureContextFor } from '../servers/tlsTrust.js';
+import type { LineReader } from './lineReader.js';
 
 /** The upstream server could not be reached or refused TLS: the client gets "unavailable, try later". */
 export class UpstreamError extends Error {
@@ -64,4 +65,25 @@ export function upgradeUpstream(socket: net.Socket, server: ResolvedServer): Pro
       resolve(secure);
     });
   });
+}
+
+/** Each silence of the server while a proxy waits for a reply before login. */
+const REPLY_TIMEOUT_MS = 20_000;
+
+/** The next line from the upstream server; its silence past the deadline, or its close, is an UpstreamError. */
+export async function readUpstreamLine(reader: LineReader, during: string): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UpstreamError(`no answer to ${during} within ${REPLY_TIMEOUT_MS / 1000} s`)), REPLY_TIMEOUT_MS);
+  });
+  try {
+    const line = await Promise.race([reader.readLine(), timeout]);
+    if (line === null) throw new UpstreamError(`the server closed the connection during ${during}`);
+    return line.toString('utf8');
+  } catch (err) {
+    if (err instanceof UpstreamError) throw err;
+    throw new UpstreamError(`reading the reply to ${during} failed: ${(err as Error).message}`, err);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -2,11 +2,9 @@
 import type net from 'node:net';
 import type { ResolvedServer } from '../../servers/model.js';
 import { LineReader } from '../lineReader.js';
-import { dialUpstream, upgradeUpstream, UpstreamError } from '../upstream.js';
+import { dialUpstream, readUpstreamLine, upgradeUpstream, UpstreamError } from '../upstream.js';
 import { xoauth2Response } from '../upstreamAuth.js';
 
-/** Each silence of the server while the proxy waits for a reply before login. */
-const REPLY_TIMEOUT_MS = 20_000;
 /** A capability list or an XOAUTH2 error challenge fits easily; a server going past this is not one to talk to. */
 const MAX_REPLY_LINE = 64 * 1024;
 
@@ -134,21 +132,8 @@ export class UpstreamImap {
   }
 
   /** The next line; the server's silence past the deadline or its close is an UpstreamError. */
-  async line(during: string): Promise<string> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UpstreamError(`no answer to ${during} within ${REPLY_TIMEOUT_MS / 1000} s`)), REPLY_TIMEOUT_MS);
-    });
-    try {
-      const line = await Promise.race([this.#reader.readLine(), timeout]);
-      if (line === null) throw new UpstreamError(`the server closed the connection during ${during}`);
-      return line.toString('utf8');
-    } catch (err) {
-      if (err instanceof UpstreamError) throw err;
-      throw new UpstreamError(`reading the reply to ${during} failed: ${(err as Error).message}`, err);
-    } finally {
-      clearTimeout(timer);
-    }
+  line(during: string): Promise<string> {
+    return readUpstreamLine(this.#reader, during);
   }
 
   #send(line: string): void {
