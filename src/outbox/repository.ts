@@ -55,6 +55,10 @@ export interface MessageSummary {
   hasHtml: boolean;
   /** Bytes of subject, bodies and decoded attachments, as counted at acceptance. */
   size: number;
+  /** A relay submission, kept as raw MIME: who handed it in. Null for API and CLI messages. */
+  relayed: { account: string; client: string } | null;
+  /** The body was dropped under retention (subject, addresses and history stay). */
+  bodyDropped: boolean;
 }
 
 /** Sortable, unguessable ids: time first (so the table's natural order is acceptance order), then randomness. */
@@ -388,6 +392,8 @@ export class OutboxRepository {
         sql<string | null>`json_extract(message, '$.bcc')`.as('bcc_json'),
         sql<string | null>`json_type(message, '$.text')`.as('text_type'),
         sql<string | null>`json_type(message, '$.html')`.as('html_type'),
+        sql<string | null>`json_extract(message, '$.submittedBy')`.as('submitted_json'),
+        sql<number | null>`json_extract(message, '$.bodyDropped')`.as('body_dropped'),
         sql<string>`(select json_group_array(json_object('filename', json_extract(a.value, '$.filename'), 'contentType', json_extract(a.value, '$.contentType'), 'bytes', length(json_extract(a.value, '$.content')) * 3 / 4)) from json_each(outbox.message, '$.attachments') as a)`.as('attachments_json'),
       ])
       .where('id', 'in', [...ids])
@@ -406,6 +412,8 @@ export class OutboxRepository {
           hasText: r.text_type === 'text',
           hasHtml: r.html_type === 'text',
           size: r.size,
+          relayed: r.submitted_json ? (JSON.parse(r.submitted_json) as { account: string; client: string }) : null,
+          bodyDropped: Boolean(r.body_dropped),
         },
       ]),
     );

@@ -49,7 +49,8 @@ describe('retention', () => {
     expect((await row(oldQueued))!.message).toContain('SECRET BODY');
     expect(await row(ancient)).toBeUndefined();
     // The web UI's list still knows what each message was.
-    expect((await services.messages.summaries([oldSent])).get(oldSent)).toMatchObject({ subject: 'old sent', hasText: false });
+    expect((await services.messages.summaries([oldSent])).get(oldSent)).toMatchObject({ subject: 'old sent', hasText: false, bodyDropped: true, relayed: null });
+    expect((await services.messages.summaries([relayed.id])).get(relayed.id)).toMatchObject({ subject: 'relayed', relayed: { account: 'scanner', client: '127.0.0.1' }, bodyDropped: true });
 
     // A failed message whose body is gone cannot be retried: the refusal says so and what to do instead.
     const refused = await services.messages.retry(oldFailed).catch((err: unknown) => err);

@@ -92,7 +92,7 @@ describe('relay delivery with real clients', () => {
       expect(relayed.raw.toString()).not.toMatch(/^Bcc:/im);
 
       const summary = (await app.services.messages.summaries([id!])).get(id!)!;
-      expect(summary).toMatchObject({ subject, from: { address: alice().email, name: 'Scanner' }, to: [{ address: bob().email, name: 'Bob' }], bcc: [{ address: alice().email }] });
+      expect(summary).toMatchObject({ subject, from: { address: alice().email, name: 'Scanner' }, to: [{ address: bob().email, name: 'Bob' }], bcc: [{ address: alice().email }], relayed: { account: expect.any(String), client: '127.0.0.1' }, bodyDropped: false });
     }
   });
 

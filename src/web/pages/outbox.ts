@@ -156,7 +156,14 @@ ${s
   ${s.cc.length > 0 ? html`<dt>Cc</dt><dd>${addressList(s.cc)}</dd>` : ''}
   ${s.bcc.length > 0 ? html`<dt>Bcc</dt><dd>${addressList(s.bcc)}</dd>` : ''}
   <dt>Size</dt><dd>${formatBytes(s.size)}</dd>
-  <dt>Body</dt><dd>${[s.hasText ? 'plain text' : '', s.hasHtml ? 'HTML' : ''].filter(Boolean).join(' and ') || 'none'} <span class="muted small">(not shown here)</span></dd>
+  <dt>Body</dt><dd>${
+    s.bodyDropped
+      ? html`dropped after the retention period <span class="muted small">(retention.messageBodyDays)</span>`
+      : s.relayed
+        ? html`the message as the program submitted it (MIME) <span class="muted small">(not shown here)</span>`
+        : html`${[s.hasText ? 'plain text' : '', s.hasHtml ? 'HTML' : ''].filter(Boolean).join(' and ') || 'none'} <span class="muted small">(not shown here)</span>`
+  }</dd>
+  ${s.relayed ? html`<dt>Submitted</dt><dd>through the SMTP relay by ${s.relayed.account === 'unauthenticated' ? 'an allowed network without a login' : html`relay account <strong>${s.relayed.account}</strong>`} from ${s.relayed.client}</dd>` : ''}
   <dt>Attachments</dt><dd>${s.attachments.length === 0 ? 'none' : html`<ul class="plain-list">${s.attachments.map((a) => html`<li>${a.filename} <span class="muted small">${a.contentType ?? ''} ${formatBytes(a.bytes)}</span></li>`)}</ul>`}</dd>
 </dl>`
   : html`<p class="muted">The stored message cannot be read.</p>`}
