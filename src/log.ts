@@ -77,6 +77,38 @@ export function serializeRequest(req: LoggedRequest): Record<string, unknown> {
 
 export type { Logger };
 
+export type LogFormat = 'json' | 'text';
+
+const TEXT_SKIP = new Set(['level', 'time', 'service', 'msg', 'pid', 'hostname']);
+
+/** A value as a person reads it: bare when it is one word, JSON otherwise. */
+function textValue(value: unknown): string {
+  if (typeof value === 'string') return /^[^\s"]+$/.test(value) ? value : JSON.stringify(value);
+  if (value && typeof value === 'object' && 'message' in value && typeof (value as { message: unknown }).message === 'string') return JSON.stringify((value as { message: string }).message);
+  return JSON.stringify(value);
+}
+
+/** One JSON log line as one line for a person at a terminal: `12:00:01 INFO  mailgate is serving url=http://…`. */
+export function formatLogLine(json: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const time = typeof entry.time === 'string' ? entry.time.slice(11, 19) : '';
+  const level = String(entry.level ?? '').toUpperCase().padEnd(5);
+  const fields = Object.entries(entry)
+    .filter(([key]) => !TEXT_SKIP.has(key))
+    .map(([key, value]) => `${key}=${textValue(value)}`);
+  return `${time} ${level} ${String(entry.msg ?? '')}${fields.length ? `  ${fields.join(' ')}` : ''}\n`;
+}
+
+/** A pino destination that writes `formatLogLine` lines (the redaction has happened already: it sees what JSON would). */
+export function textDestination(out: NodeJS.WritableStream = process.stdout): DestinationStream {
+  return { write: (line: string) => void out.write(formatLogLine(line.endsWith('\n') ? line.slice(0, -1) : line)) };
+}
+
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   return pino(
     {

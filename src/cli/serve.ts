@@ -2,7 +2,7 @@
 import { loadConfig } from '../config/load.js';
 import { readEnvironment } from '../config/environment.js';
 import { startGateway } from '../gateway.js';
-import { createLogger } from '../log.js';
+import { createLogger, textDestination } from '../log.js';
 
 export interface ServeOptions {
   config?: string;
@@ -10,7 +10,9 @@ export interface ServeOptions {
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const config = loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
-  const logger = createLogger(config.logLevel);
+  // A person at a terminal reads one clear line per event; a supervisor or log shipper gets JSON.
+  const format = config.logFormat ?? (process.stdout.isTTY ? 'text' : 'json');
+  const logger = createLogger(config.logLevel, format === 'text' ? textDestination() : undefined);
   const gateway = await startGateway(config, logger);
 
   let signals = 0;

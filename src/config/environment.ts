@@ -9,6 +9,8 @@ export interface MailgateEnvironment {
   MAILGATE_PUBLIC_URL?: string;
   MAILGATE_LISTEN?: string;
   MAILGATE_LOG_LEVEL?: string;
+  /** `text` or `json` (default: text when standard output is a terminal). */
+  MAILGATE_LOG_FORMAT?: string;
   /** The first admin's password (user "admin"), used only while no admin account exists. */
   MAILGATE_ADMIN_PASSWORD?: string;
 }
@@ -21,6 +23,7 @@ const NAMES = [
   'MAILGATE_PUBLIC_URL',
   'MAILGATE_LISTEN',
   'MAILGATE_LOG_LEVEL',
+  'MAILGATE_LOG_FORMAT',
   'MAILGATE_ADMIN_PASSWORD',
 ] as const satisfies readonly (keyof MailgateEnvironment)[];
 

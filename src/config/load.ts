@@ -54,6 +54,8 @@ export interface Config {
   readonly database: DatabaseLocation;
   readonly masterKey: MasterKeySource;
   readonly logLevel: LogLevel;
+  /** Undefined: text when standard output is a terminal, else JSON (decided by `serve`). */
+  readonly logFormat: 'json' | 'text' | undefined;
   /** MAILGATE_ADMIN_PASSWORD: creates the first admin account ("admin") when there is none. */
   readonly adminPassword: Secret | undefined;
   readonly shutdownTimeoutMs: number;
@@ -156,6 +158,9 @@ export function loadConfig(options: LoadConfigOptions): Config {
 
   const listen = env.MAILGATE_LISTEN !== undefined ? parseEnv('MAILGATE_LISTEN', env.MAILGATE_LISTEN, listenSchema, problems) : fromFile.listen;
   const logLevelText = env.MAILGATE_LOG_LEVEL ?? fromFile.log?.level ?? 'info';
+  if (env.MAILGATE_LOG_FORMAT !== undefined && !['json', 'text'].includes(env.MAILGATE_LOG_FORMAT)) {
+    problems.push({ key: 'MAILGATE_LOG_FORMAT', text: `expected json or text, got ${JSON.stringify(env.MAILGATE_LOG_FORMAT)}` });
+  }
   if (!(LOG_LEVELS as readonly string[]).includes(logLevelText)) {
     problems.push({ key: 'MAILGATE_LOG_LEVEL', text: `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevelText)}` });
   }
@@ -198,6 +203,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
     database,
     masterKey,
     logLevel: logLevelText as LogLevel,
+    logFormat: (env.MAILGATE_LOG_FORMAT ?? fromFile.log?.format) as 'json' | 'text' | undefined,
     adminPassword: env.MAILGATE_ADMIN_PASSWORD !== undefined ? new Secret(env.MAILGATE_ADMIN_PASSWORD) : undefined,
     shutdownTimeoutMs: (fromFile.shutdownTimeoutSeconds ?? 15) * 1000,
     tokens: {

@@ -85,6 +85,8 @@ export const configFileSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional(),
+      /** `text`: one readable line per entry; `json`: one JSON object per line (for log shippers). Default: text at a terminal, else json. */
+      format: z.enum(['json', 'text'], { error: 'expected json or text' }).optional(),
     })
     .optional(),
   shutdownTimeoutSeconds: z

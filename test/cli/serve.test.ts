@@ -1,9 +1,10 @@
 // Proves the README's promise end to end: `mailgate init` and `mailgate serve` on the embedded default, and one clear line with exit code 2 for what an operator must fix.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, startServe, tempDir } from '../support/cli.js';
+import { CLI, childEnv, runCli, startServe, tempDir } from '../support/cli.js';
 import { getFreePort } from '../testbed/ports.js';
 
 describe('mailgate serve', () => {
@@ -110,5 +111,25 @@ describe('mailgate init', () => {
     const serve = await startServe({ cwd, port });
     expect((await fetch(`${serve.url}/readyz`)).status).toBe(200);
     expect(await serve.stop()).toBe(0);
+  });
+});
+
+describe('mailgate serve at a terminal', () => {
+  it('prints one readable line per event at a terminal (JSON elsewhere): where the UI is, and the setup link', async () => {
+    const cwd = tempDir();
+    const port = await getFreePort();
+    // `script` gives serve a real terminal (a pty), as `npm start` in a shell has.
+    const child = spawn('script', ['-qfec', `${process.execPath} ${CLI} serve`, '/dev/null'], { cwd, env: childEnv({ MAILGATE_LISTEN: `127.0.0.1:${port}` }), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await expect.poll(() => out, { timeout: 20_000, interval: 200 }).toMatch(/mailgate is serving/);
+      expect(out).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d INFO  mailgate is serving  url=http://127\\.0\\.0\\.1:${port} `, 'm'));
+      expect(out).toMatch(/^\d\d:\d\d:\d\d WARN  no admin account yet: open setupUrl in a browser to create one \(single use\)  setupUrl=http:\/\/127\.0\.0\.1:\d+\/setup\?token=\S+ /m);
+      expect(out).not.toContain('"msg":');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
   });
 });
