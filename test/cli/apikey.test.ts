@@ -51,7 +51,7 @@ describe('mailgate apikey', () => {
     const bad = await runCli(['apikey', 'create', '--name', 'x', '--scope', 'sned'], { cwd });
     expect(bad.code).toBe(2);
     expect(bad.stdout).toBe('');
-    expect(bad.stderr.trim()).toBe('mailgate: scopes[0]: expected "admin", "send", "metrics", "token:<credential>" or "token:*", got "sned"');
+    expect(bad.stderr.trim()).toBe('mailgate: scopes[0]: expected "admin", "send", "send:<sender>", "metrics", "token:<credential>" or "token:*", got "sned"');
 
     expect((await runCli(['apikey', 'create', '--name', 'x', '--scope', 'admin'], { cwd })).code).toBe(0);
     const dup = await runCli(['apikey', 'create', '--name', 'x', '--scope', 'send'], { cwd });
