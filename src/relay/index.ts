@@ -38,7 +38,7 @@ export async function startRelayListeners(services: Services, logger: Logger): P
         started.push(relay);
         const certificate = identity ? { fingerprint256: identity.fingerprint256, selfSigned: identity.selfSigned, file: identity.certFile } : null;
         handle.setState('listening', { listen: real, certificate });
-        logger.info({ listener: id, listen: real, tls: listener.tls, ...(identity ? { certificate: identity.certFile, selfSigned: identity.selfSigned, fingerprint256: identity.fingerprint256 } : {}) }, 'SMTP relay listening');
+        logger.info({ listener: id, listen: real, tls: listener.tls, ...(identity ? { certificate: identity.certFile, selfSigned: identity.selfSigned, certificateSha256: identity.fingerprint256 } : {}) }, 'SMTP relay listening');
       } catch (err) {
         handle.setState('failed', { error: (err as Error).message });
         throw err;
