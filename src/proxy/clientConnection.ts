@@ -4,6 +4,7 @@ import tls from 'node:tls';
 import type { ListenerConfig } from '../config/load.js';
 import type { ListenerHandle } from '../listeners/registry.js';
 import { LineReader } from './lineReader.js';
+import { UPSTREAM_BUFFER_BYTES } from './upstream.js';
 
 /** Longer than any command before login needs (RFC 9051 recommends servers accept 8 KB lines); a longer one is hostile. */
 export const MAX_PRELOGIN_LINE_BYTES = 64 * 1024;
@@ -68,7 +69,7 @@ export class ClientConnection {
   async startTls(): Promise<void> {
     if (!this.secureContext) throw new Error('no TLS certificate on this listener');
     this.#reader.detach();
-    const secure = new tls.TLSSocket(this.#socket, { isServer: true, secureContext: this.secureContext });
+    const secure = new tls.TLSSocket(this.#socket, { isServer: true, secureContext: this.secureContext, highWaterMark: UPSTREAM_BUFFER_BYTES } as tls.TLSSocketOptions);
     await waitForHandshake(secure);
     secure.setNoDelay(true);
     this.#socket = secure;

@@ -9,6 +9,7 @@ import { loadTlsIdentity } from '../listeners/tlsIdentity.js';
 import type { Logger } from '../log.js';
 import type { Services } from '../services.js';
 import { ClientConnection, waitForHandshake } from './clientConnection.js';
+import { UPSTREAM_BUFFER_BYTES } from './upstream.js';
 
 export interface ProxyProtocol {
   kind: ListenerKind;
@@ -76,7 +77,7 @@ export async function startProxyListener(services: Services, id: string, config:
     void (async () => {
       let socket: net.Socket = raw;
       if (config.tls === 'implicit') {
-        const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: secureContext! });
+        const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: secureContext!, highWaterMark: UPSTREAM_BUFFER_BYTES } as tls.TLSSocketOptions);
         secure.on('error', () => secure.destroy());
         try {
           await waitForHandshake(secure);

@@ -14,6 +14,8 @@ export class UpstreamError extends Error {
 }
 
 const CONNECT_TIMEOUT_MS = 15_000;
+/** Read buffer of both legs of a proxied session (bench/README.md: bulk FETCH 0.62 → 0.90 of direct). */
+export const UPSTREAM_BUFFER_BYTES = 256 * 1024;
 
 function tlsOptions(server: ResolvedServer): tls.ConnectionOptions {
   return {
@@ -30,7 +32,8 @@ export function dialUpstream(server: ResolvedServer): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket =
       server.security === 'tls'
-        ? tls.connect({ host: server.host, port: server.port, ...tlsOptions(server) })
+        ? // A 256 KB read buffer (16 KB by default): a bulk FETCH moves in large steps instead of pausing every record.
+          tls.connect({ host: server.host, port: server.port, highWaterMark: UPSTREAM_BUFFER_BYTES, ...tlsOptions(server) } as tls.ConnectionOptions)
         : net.connect({ host: server.host, port: server.port, noDelay: true });
     const fail = (err: Error) => {
       socket.destroy();
@@ -52,7 +55,7 @@ export function dialUpstream(server: ResolvedServer): Promise<net.Socket> {
 /** TLS over an upstream socket after the server said yes to STARTTLS/STLS. */
 export function upgradeUpstream(socket: net.Socket, server: ResolvedServer): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const secure = tls.connect({ socket, ...tlsOptions(server) });
+    const secure = tls.connect({ socket, highWaterMark: UPSTREAM_BUFFER_BYTES, ...tlsOptions(server) } as tls.ConnectionOptions);
     const fail = (err: Error) => {
       secure.destroy();
       reject(new UpstreamError(`TLS with ${server.host}:${server.port} failed: ${err.message}`, err));
