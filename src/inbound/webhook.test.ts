@@ -7,6 +7,8 @@ import { VERSION } from '../version.js';
 import { checkWebhookUrl, deliverWebhook, MAX_RESPONSE_BYTES, signWebhook, verifyWebhookSignature, type WebhookResult } from './webhook.js';
 
 const SECRET = 'whsec-test-0123456789abcdef-never-shown';
+/** The secret that replaces SECRET in the rotation tests. */
+const NEW_SECRET = 'whsec-rotated-fedcba9876543210-never-shown';
 const body = { event: 'message', deliveryId: 'dlv_1', message: { subject: 'Pump 3 failed', text: 'Grüße, ✓' } };
 
 interface Received {
@@ -32,6 +34,11 @@ beforeAll(async () => {
       if (path === '/hooks/mail') {
         // what a receiver implements: the raw body, the header, the shared secret
         const check = verifyWebhookSignature(SECRET, raw, req.headers['x-mailgate-signature']);
+        if (check.ok) res.writeHead(204).end();
+        else res.writeHead(401, { 'content-type': 'text/plain' }).end(check.reason);
+      } else if (path === '/hooks/switched') {
+        // a receiver whose owner has already put the new secret in
+        const check = verifyWebhookSignature(NEW_SECRET, raw, req.headers['x-mailgate-signature']);
         if (check.ok) res.writeHead(204).end();
         else res.writeHead(401, { 'content-type': 'text/plain' }).end(check.reason);
       } else if (status) {
@@ -63,6 +70,8 @@ beforeAll(async () => {
       } else if (path === '/echo') {
         // a receiver that repeats what it was given, a secret in its config included
         res.writeHead(500, { 'content-type': 'text/plain', 'x-debug': SECRET }).end(`bad signature; my secret is ${SECRET}; you sent ${req.headers['x-mailgate-signature']}`);
+      } else if (path === '/echo-both') {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`I know ${SECRET} and ${NEW_SECRET}`);
       } else res.writeHead(404).end('no such hook');
     });
   });
@@ -107,6 +116,43 @@ describe('a signed delivery', () => {
   it('signs "<t>.<body>" with HMAC-SHA256 as documented', () => {
     // the vector docs/webhooks.md shows; any receiver's implementation must reproduce it
     expect(signWebhook('secret', '{"a":1}', 1700000000)).toBe('t=1700000000,v1=49f24e537407743fa4a0242bb63b94b9a47ee99cbbe071ccd8a22550ae411686');
+  });
+});
+
+describe('while a secret is being rotated', () => {
+  it('every request carries one v1 per secret, the new one first, each made with its own secret', async () => {
+    const result = await deliver('/hooks/mail', { secret: [NEW_SECRET, SECRET] });
+    expect(result).toMatchObject({ ok: true, status: 204 });
+    const request = last();
+    const header = request.headers['x-mailgate-signature'] as string;
+    const match = /^t=(\d{10}),v1=([0-9a-f]{64}),v1=([0-9a-f]{64})$/.exec(header);
+    expect(match).not.toBeNull();
+    const [, t, first, second] = match!;
+    expect(first).not.toBe(second);
+    // each v1 on its own verifies under exactly one of the secrets: the first under the new, the second under the old
+    const now = Number(t);
+    expect(verifyWebhookSignature(NEW_SECRET, request.raw, `t=${t},v1=${first}`, { now })).toMatchObject({ ok: true });
+    expect(verifyWebhookSignature(SECRET, request.raw, `t=${t},v1=${first}`, { now })).toMatchObject({ ok: false, reason: 'SIGNATURE_MISMATCH' });
+    expect(verifyWebhookSignature(SECRET, request.raw, `t=${t},v1=${second}`, { now })).toMatchObject({ ok: true });
+    expect(verifyWebhookSignature(NEW_SECRET, request.raw, `t=${t},v1=${second}`, { now })).toMatchObject({ ok: false, reason: 'SIGNATURE_MISMATCH' });
+  });
+
+  it('a receiver still on the old secret and one already on the new both accept; one on neither refuses', async () => {
+    expect(await deliver('/hooks/mail', { secret: [NEW_SECRET, SECRET] })).toMatchObject({ ok: true, status: 204 });
+    expect(await deliver('/hooks/switched', { secret: [NEW_SECRET, SECRET] })).toMatchObject({ ok: true, status: 204 });
+    // the rotation over: only the new secret signs, and a receiver left on the old one refuses
+    expect(await deliver('/hooks/switched', { secret: [NEW_SECRET] })).toMatchObject({ ok: true, status: 204 });
+    expect(await deliver('/hooks/mail', { secret: [NEW_SECRET] })).toMatchObject({ ok: false, status: 401, error: 'webhook answered 401: SIGNATURE_MISMATCH' });
+    expect(last().headers['x-mailgate-signature']).toMatch(/^t=\d{10},v1=[0-9a-f]{64}$/);
+  });
+
+  it('neither secret appears in what comes back, whichever the receiver repeats', async () => {
+    const result = await deliver('/echo-both', { secret: [NEW_SECRET, SECRET] });
+    expect(result).toMatchObject({ ok: false, status: 500, error: 'webhook answered 500: I know [secret] and [secret]' });
+  });
+
+  it('signing with no secret at all is refused rather than sent unsigned', () => {
+    expect(() => signWebhook([], '{}', 1_700_000_000)).toThrow(RangeError);
   });
 });
 

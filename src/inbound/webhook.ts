@@ -28,6 +28,7 @@ const hmac = (secret: string, timestamp: number, body: string) => createHmac('sh
 export function signWebhook(secret: string | readonly string[], body: string, timestamp: number): string {
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new RangeError('timestamp: expected whole unix seconds');
   const secrets = typeof secret === 'string' ? [secret] : secret;
+  if (secrets.length === 0) throw new RangeError('secret: expected at least one signing secret');
   return [`t=${timestamp}`, ...secrets.map((s) => `v1=${hmac(s, timestamp, body)}`)].join(',');
 }
 
@@ -109,7 +110,11 @@ export function checkWebhookUrl(url: string): string | undefined {
 
 export interface WebhookRequest {
   url: string;
-  secret: string;
+  /**
+   * The signing secret, or while a secret is being rotated the secrets that sign: the current one first, then the
+   * one it replaced (one `v1=` each, in this order).
+   */
+  secret: string | readonly string[];
   /** x-mailgate-event. */
   event: string;
   /** Sent as JSON; signed as the exact bytes sent. */
@@ -143,8 +148,9 @@ const RETRYABLE_4XX = new Set([408, 425, 429]);
 export async function deliverWebhook(request: WebhookRequest): Promise<WebhookResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  // A receiver may echo what it got, or worse: nothing it says reaches the result with the secret in it.
-  const clean = (text: string) => (request.secret ? text.split(request.secret).join('[secret]') : text);
+  // A receiver may echo what it got, or worse: nothing it says reaches the result with a secret in it.
+  const secrets = (typeof request.secret === 'string' ? [request.secret] : request.secret).filter((s) => s !== '');
+  const clean = (text: string) => secrets.reduce((t, s) => t.split(s).join('[secret]'), text);
   const fail = (retryable: boolean, error: string, status?: number): WebhookResult => ({
     ok: false,
     ...(status !== undefined ? { status } : {}),
