@@ -11,6 +11,9 @@ import type { Services } from '../services.js';
 import { ClientConnection, waitForHandshake } from './clientConnection.js';
 import { UPSTREAM_BUFFER_BYTES } from './upstream.js';
 
+/** A client must have logged in within this many login timeouts of connecting, however busy it keeps the line. */
+export const LOGIN_DEADLINE_TIMEOUTS = 5;
+
 export interface ProxyProtocol {
   kind: ListenerKind;
   /** `imap` or `pop3`: in logs, metrics and the audit. */
@@ -23,6 +26,8 @@ export interface ProxyProtocol {
   shuttingDown: string;
   /** Said when a client was silent too long before logging in. */
   loginTimedOut: string;
+  /** Said when the client has not logged in LOGIN_DEADLINE_TIMEOUTS × the login timeout after connecting. */
+  loginDeadlinePassed: string;
 }
 
 export interface ProxyListener {
@@ -68,7 +73,15 @@ export async function startProxyListener(services: Services, id: string, config:
     sockets.add(raw);
     handle.sessionOpened();
     let client: ClientConnection | undefined;
+    // Besides the idle timeout below, one deadline from accept to login that traffic does not reset: a client that
+    // chatters CAPABILITY/NOOP or drips bytes cannot hold a connection slot for ever without logging in.
+    const loginDeadline = setTimeout(() => {
+      if (client?.isAuthenticated) return;
+      client?.write(protocol.loginDeadlinePassed);
+      raw.destroy();
+    }, services.config.proxy.loginTimeoutMs * LOGIN_DEADLINE_TIMEOUTS);
     raw.once('close', () => {
+      clearTimeout(loginDeadline);
       sockets.delete(raw);
       slot.release();
       handle.sessionClosed(client?.isAuthenticated ?? false);
@@ -91,7 +104,7 @@ export async function startProxyListener(services: Services, id: string, config:
       }
       client = new ClientConnection(socket, address, isLoopback(address), config, secureContext, handle);
       sessions.add(client);
-      // Before login a silent client is closed after the login timeout; the protocol resets it per command.
+      // Before login a client silent this long is closed (any byte it sends restarts the count).
       raw.setTimeout(services.config.proxy.loginTimeoutMs, () => {
         if (client?.isAuthenticated) return;
         client?.write(protocol.loginTimedOut);

@@ -195,6 +195,21 @@ it('answers hostile streams (1 MB line, binary garbage, unknown commands, silenc
   healthy.close();
 }, 30_000);
 
+it('closes a client that keeps talking but never logs in, five login timeouts after it connected', async () => {
+  // loginTimeoutMs is 2 s in this file: CAPA every 300 ms keeps the line busy, the 10 s deadline still ends it.
+  const chattering = await RawPop3.connect(proxy.stls.address.port);
+  const capa = setInterval(() => {
+    if (!chattering.closed) chattering.write('CAPA\r\n');
+  }, 300);
+  try {
+    await chattering.waitClosed(15_000);
+  } finally {
+    clearInterval(capa);
+  }
+  expect(chattering.text).toContain('+OK Capability list follows');
+  expect(chattering.text).toContain('-ERR Disconnected: no login within 10 seconds of connecting\r\n');
+}, 20_000);
+
 it('answers QUIT before login with +OK and closes', async () => {
   const raw = await RawPop3.connect(proxy.stls.address.port);
   expect(await raw.command('QUIT')).toBe('+OK Bye\r\n');

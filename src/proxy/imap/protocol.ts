@@ -27,6 +27,7 @@ export function imapProtocol(services: Services, logger: Logger): ProxyProtocol 
     tooManyConnections: (reason) => `* BYE [UNAVAILABLE] Too many connections ${reason === 'client' ? 'from your address' : 'to this proxy'}: try again later\r\n`,
     shuttingDown: '* BYE [UNAVAILABLE] Mailgate is shutting down: reconnect in a moment\r\n',
     loginTimedOut: '* BYE Autologout: no login in time\r\n',
+    loginDeadlinePassed: '* BYE Autologout: no login in time\r\n',
   };
 }
 

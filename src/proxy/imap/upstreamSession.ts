@@ -34,8 +34,6 @@ export class UpstreamImap {
   /** Connects (implicit TLS, or plain then STARTTLS, per the server's `security`) and reads the `* OK` greeting. */
   static async open(server: ResolvedServer): Promise<UpstreamImap> {
     const socket = await dialUpstream(server);
-    // dialUpstream drops its error handler once connected: a reset before the reader is attached must not crash us
-    socket.on('error', () => socket.destroy());
     const upstream = new UpstreamImap(socket);
     try {
       const greeting = await upstream.line('the greeting');
@@ -155,7 +153,6 @@ export class UpstreamImap {
     const injected = this.#reader.detach();
     if (injected.length > 0) throw new UpstreamError(`${server.host}:${server.port} sent data after its STARTTLS reply, before TLS: refused`);
     const secure = await upgradeUpstream(this.#socket, server);
-    secure.on('error', () => secure.destroy());
     this.#socket = secure;
     this.#reader = new LineReader(secure, MAX_REPLY_LINE);
     this.capabilities = undefined;

@@ -2,7 +2,7 @@
 import type { ListenerConfig } from '../../config/load.js';
 import type { Logger } from '../../log.js';
 import type { Services } from '../../services.js';
-import { startProxyListener, type ProxyListener, type ProxyProtocol } from '../listener.js';
+import { LOGIN_DEADLINE_TIMEOUTS, startProxyListener, type ProxyListener, type ProxyProtocol } from '../listener.js';
 import { UpstreamCapabilities } from './capabilities.js';
 import { Pop3ProxySession } from './session.js';
 
@@ -23,6 +23,7 @@ export function pop3ProxyProtocol(services: Services, logger: Logger): ProxyProt
         : '-ERR [SYS/TEMP] Too many connections to this proxy: try again in a minute\r\n',
     shuttingDown: '-ERR [SYS/TEMP] Mailgate is shutting down: try again in a minute\r\n',
     loginTimedOut: `-ERR Disconnected: no login within ${loginSeconds} seconds\r\n`,
+    loginDeadlinePassed: `-ERR Disconnected: no login within ${loginSeconds * LOGIN_DEADLINE_TIMEOUTS} seconds of connecting\r\n`,
   };
 }
 

@@ -32,8 +32,6 @@ export class UpstreamPop3 {
   /** Connects (implicit TLS, or plain then STLS, per the server's `security`) and reads the +OK greeting. */
   static async open(server: ResolvedServer): Promise<UpstreamPop3> {
     const socket = await dialUpstream(server);
-    // dialUpstream drops its error handler once connected: a reset before the reader is attached must not crash us
-    socket.on('error', () => socket.destroy());
     const upstream = new UpstreamPop3(socket);
     try {
       const greeting = await upstream.status('greeting');
@@ -135,7 +133,6 @@ export class UpstreamPop3 {
     const injected = this.#reader.detach();
     if (injected.length > 0) throw new UpstreamError(`${server.host}:${server.port} sent data after its STLS reply, before TLS: refused`);
     const secure = await upgradeUpstream(this.#socket, server);
-    secure.on('error', () => secure.destroy());
     this.#socket = secure;
     this.#reader = new LineReader(secure, MAX_REPLY_LINE);
   }
