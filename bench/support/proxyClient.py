@@ -1,6 +1,6 @@
 # Bench client (Python imaplib, as the peer email-oauth2-proxy was measured): bulk FETCH of a folder, one FETCH per
 # message, and connect + login + SELECT latency, against the proxy (LOGIN) or Dovecot directly (XOAUTH2). Prints JSON.
-# Env: MODE=proxy|direct PORT CA (file) USER PASS | TOKEN, ROUND=bulk-Big|bulk-Small|each|login, COUNT (logins)
+# Env: MODE=proxy|direct PORT CA (file) USER PASS | TOKEN, ROUND=bulk-Big|bulk-Small|each|login, COUNT (logins), LIMIT (each)
 import imaplib, json, os, ssl, statistics, time
 
 ctx = ssl.create_default_context(cafile=os.environ['CA'])
@@ -27,7 +27,7 @@ if round_.startswith('bulk-'):
 elif round_ == 'each':
     m = connect()
     typ, data = m.select('Small', readonly=True)
-    count = int(data[0])
+    count = min(int(data[0]), int(os.environ.get('LIMIT', data[0])))
     start = time.perf_counter()
     for i in range(1, count + 1):
         m.fetch(str(i), '(BODY.PEEK[])')
