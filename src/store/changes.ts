@@ -1,4 +1,4 @@
-// Change propagation: every write to a definition (credential, server, sender, watcher) is logged, and each running instance polls the log and tells its subscribers.
+// Change propagation: every write to a definition (credential, server, sender, watcher) is logged, and each running instance polls the log (woken at once by PostgreSQL's NOTIFY) and tells its subscribers.
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log.js';
@@ -15,15 +15,30 @@ export interface Change {
 /** Entries older than this are pruned; an instance that was away longer reloads everything anyway (it restarts). */
 const KEEP_MS = 24 * 3_600_000;
 
+/**
+ * How one process wakes the others after a write (PostgreSQL: NOTIFY to a LISTEN connection). SQLite has none: the
+ * other processes' one-second poll is the only way there, and stays the safety net on PostgreSQL too.
+ */
+export interface ChangeSignal {
+  notify(): Promise<void>;
+  /** Calls `wake` on each notification and after each (re)connection; returns the function that stops listening. */
+  listen(events: { wake(): void; problem(err: unknown, retryInMs: number): void }): () => Promise<void>;
+}
+
 /** The writing side: one per open store, with this process's origin id. */
 export class ChangeLog {
   /** Changes made by this process are not told back to it (it acted on them already). */
   readonly origin = crypto.randomUUID();
 
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly signal?: ChangeSignal,
+  ) {}
 
   async record(topic: ChangeTopic, name: string): Promise<void> {
     await this.db.insertInto('changes').values({ topic, name, origin: this.origin, at: new Date().toISOString() }).execute();
+    // The row is committed: a listener woken now finds it. A lost notification only delays it to the next poll.
+    await this.signal?.notify().catch(() => {});
   }
 
   async latest(): Promise<number> {
@@ -51,6 +66,9 @@ export class ChangeFeed {
   #cursor = 0;
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> = Promise.resolve();
+  /** A poll is queued behind the running one: more wake-ups meanwhile are covered by it. */
+  #pollQueued = false;
+  #stopListening: (() => Promise<void>) | undefined;
   #lastPrune = 0;
 
   constructor(
@@ -66,15 +84,27 @@ export class ChangeFeed {
   /** Starts from the newest entry: what happened before this start was read by the start itself. */
   async start(): Promise<void> {
     this.#cursor = await this.log.latest();
-    this.#timer = setInterval(() => {
-      this.#polling = this.#polling.then(() => this.poll());
-    }, this.intervalMs);
+    this.#timer = setInterval(() => this.#pollSoon(), this.intervalMs);
     this.#timer.unref();
+    this.#stopListening = this.log.signal?.listen({
+      wake: () => this.#pollSoon(),
+      problem: (err, retryInMs) => this.logger.warn({ err, retryInMs }, 'the change notification connection failed; polling every second meanwhile'),
+    });
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#stopListening?.();
     await this.#polling;
+  }
+
+  #pollSoon(): void {
+    if (this.#pollQueued) return;
+    this.#pollQueued = true;
+    this.#polling = this.#polling.then(() => {
+      this.#pollQueued = false;
+      return this.poll();
+    });
   }
 
   /** One poll (the timer calls it; tests may too). */

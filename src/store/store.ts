@@ -2,18 +2,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type Dialect, type MigrationProvider } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Dialect } from 'kysely';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { DatabaseLocation } from '../config/load.js';
-import { migrations } from './migrations/index.js';
 import type { Database } from './tables.js';
-import { ChangeLog } from './changes.js';
+import { ChangeLog, type ChangeSignal } from './changes.js';
+import { migrate, type MigrationReport } from './migrate.js';
+import { CHANGES_CHANNEL, checkConnection, createPool, listenForNotifications, postgresSettings, type PostgresSettings } from './postgres.js';
 
 export interface Store {
   readonly db: Kysely<Database>;
   readonly kind: DatabaseLocation['kind'];
   /** Where writes to definitions are logged for the other running instances (and `serve` beside the CLI). */
   readonly changes: ChangeLog;
+  /** What opening the store did to its schema (`mailgate migrate` prints it). */
+  readonly migration: MigrationReport;
   /** Throws STORE_UNAVAILABLE when the database does not answer (used by /readyz). */
   ping(): Promise<void>;
   getMeta(name: string): Promise<string | undefined>;
@@ -21,13 +24,13 @@ export interface Store {
   close(): Promise<void>;
 }
 
-const migrationProvider: MigrationProvider = { getMigrations: async () => ({ ...migrations }) };
-
 /** Opens the store at `location` and brings its schema up to date. */
 export async function openStore(location: DatabaseLocation): Promise<Store> {
-  const db = new Kysely<Database>({ dialect: await createDialect(location) });
+  const { dialect, postgres } = await createDialect(location);
+  const db = new Kysely<Database>({ dialect });
+  let migration: MigrationReport;
   try {
-    await migrate(db);
+    migration = await migrate(db, location.kind);
   } catch (err) {
     await db.destroy();
     throw err;
@@ -35,7 +38,8 @@ export async function openStore(location: DatabaseLocation): Promise<Store> {
   return {
     db,
     kind: location.kind,
-    changes: new ChangeLog(db),
+    changes: new ChangeLog(db, postgres ? notifications(db, postgres) : undefined),
+    migration,
     async ping() {
       try {
         await sql`select 1`.execute(db);
@@ -61,10 +65,17 @@ export async function openStore(location: DatabaseLocation): Promise<Store> {
   };
 }
 
-async function createDialect(location: DatabaseLocation): Promise<Dialect> {
+async function createDialect(location: DatabaseLocation): Promise<{ dialect: Dialect; postgres?: PostgresSettings }> {
   if (location.kind === 'postgres') {
-    // PostgreSQL support (several instances sharing one database) is its own issue; the interface is ready for it.
-    throw new MailgateError(ErrorCode.STORE_UNAVAILABLE, 'PostgreSQL storage is not available in this build yet: use "sqlite:PATH" for MAILGATE_DATABASE_URL');
+    const settings = postgresSettings(location.url);
+    const pool = createPool(settings);
+    try {
+      await checkConnection(pool, settings);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw err;
+    }
+    return { dialect: new PostgresDialect({ pool }), postgres: settings };
   }
   let database: SQLite.Database;
   try {
@@ -82,7 +93,17 @@ async function createDialect(location: DatabaseLocation): Promise<Dialect> {
   } catch (cause) {
     throw new MailgateError(ErrorCode.STORE_UNAVAILABLE, `cannot open the SQLite database ${location.file}: ${(cause as Error).message} (check that the directory exists and is writable, or set MAILGATE_DATA_DIR)`, { cause });
   }
-  return new SqliteDialect({ database: withStatementCache(database) });
+  return { dialect: new SqliteDialect({ database: withStatementCache(database) }) };
+}
+
+/** PostgreSQL: a NOTIFY after each logged change wakes every other instance's feed through its LISTEN connection. */
+function notifications(db: Kysely<Database>, settings: PostgresSettings): ChangeSignal {
+  return {
+    notify: async () => {
+      await sql`select pg_notify(${CHANGES_CHANNEL}, '')`.execute(db);
+    },
+    listen: (events) => listenForNotifications(settings, CHANGES_CHANNEL, events),
+  };
 }
 
 /**
@@ -106,25 +127,4 @@ function withStatementCache(database: SQLite.Database, limit = 500) {
       return statement;
     },
   };
-}
-
-async function migrate(db: Kysely<Database>): Promise<void> {
-  const migrator = new Migrator({ db, provider: migrationProvider });
-  const known = new Set(Object.keys(migrations));
-  const newer = (await appliedMigrationNames(db)).filter((name) => !known.has(name));
-  if (newer.length > 0) {
-    throw new MailgateError(
-      ErrorCode.STORE_SCHEMA_TOO_NEW,
-      `the database was migrated by a newer Mailgate (migration ${newer.join(', ')} is unknown to this build): upgrade Mailgate or point MAILGATE_DATABASE_URL at another database`,
-    );
-  }
-  const { error } = await migrator.migrateToLatest();
-  if (error) throw new MailgateError(ErrorCode.STORE_UNAVAILABLE, `database migration failed: ${(error as Error).message}`, { cause: error });
-}
-
-async function appliedMigrationNames(db: Kysely<Database>): Promise<string[]> {
-  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
-  if (!tables.some((t) => t.name === 'kysely_migration')) return [];
-  const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
-  return rows.rows.map((r) => r.name);
 }

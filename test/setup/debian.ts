@@ -26,6 +26,9 @@ export const BROWSER_PACKAGES: readonly string[] = ['chromium'];
 /** Real mail programs from Debian that talk to the relay and proxies as a user's program would; curl is one too. */
 export const MAIL_CLIENT_PACKAGES: readonly string[] = ['msmtp', 'fetchmail', 'curl'];
 
+/** The database the PostgreSQL tests run on: a private cluster started by test/setup/postgres.ts with its initdb/pg_ctl. */
+export const POSTGRES_PACKAGES: readonly string[] = ['postgresql'];
+
 /** Packages dpkg does not report as fully installed ("install ok installed"). */
 export async function findMissingPackages(pkgs: readonly string[]): Promise<string[]> {
   if (pkgs.length === 0) return [];

@@ -1,5 +1,6 @@
 // Migration 0002: OAuth2 credentials, their state history, pending authorization states, and API keys.
 import type { Kysely, Migration } from 'kysely';
+import { autoIncrementKey } from './portable.js';
 
 export const migration0002Credentials: Migration = {
   async up(db: Kysely<unknown>) {
@@ -48,7 +49,7 @@ export const migration0002Credentials: Migration = {
 
     await db.schema
       .createTable('credential_events')
-      .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', 'integer', autoIncrementKey(db))
       .addColumn('credential_name', 'varchar(100)', (c) => c.notNull())
       .addColumn('at', 'varchar(32)', (c) => c.notNull())
       .addColumn('from_status', 'varchar(30)')

@@ -1,11 +1,12 @@
 // Migration 0008: the web UI's admin accounts, their sessions, and the one-time setup link of a fresh install.
 import type { Kysely, Migration } from 'kysely';
+import { autoIncrementKey } from './portable.js';
 
 export const migration0008Admin: Migration = {
   async up(db: Kysely<unknown>) {
     await db.schema
       .createTable('admin_users')
-      .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', 'integer', autoIncrementKey(db))
       .addColumn('username', 'varchar(100)', (c) => c.notNull().unique())
       .addColumn('password_hash', 'varchar(300)', (c) => c.notNull()) // scrypt$N$r$p$salt$hash
       .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
