@@ -91,6 +91,81 @@ describe('loadConfig', () => {
     expect(missing.message).toContain('no such file (run `mailgate init`');
   });
 
+  it('reports a bad databaseUrl, a schema type error and a sender naming a missing server together, one line each naming the key', () => {
+    const cwd = dirWithConfig(
+      [
+        'databaseUrl: "mysql://root:hunter2@db/mailgate"',
+        'outbox:',
+        '  maxAttempts: "lots"',
+        'servers:',
+        '  smtp-main: { protocol: smtp, host: smtp.example.com, port: 587, security: starttls, username: a@example.com, auth: { type: password } }',
+        'senders:',
+        '  alarms: { primary: smtp-main, from: alarms@example.com }',
+        '  reports: { primary: smtp-mian, from: reports@example.com }',
+        '',
+      ].join('\n'),
+    );
+    const { code, message } = errorOf(() => loadConfig({ env: {}, cwd }));
+    expect(code).toBe('CONFIG_INVALID');
+    const lines = message.split('\n');
+    expect(lines[0]).toBe(`invalid configuration (config file ${path.join(cwd, 'mailgate.yaml')}), 3 problems:`);
+    expect(lines.slice(1).sort()).toEqual(
+      [
+        '  databaseUrl: expected "sqlite:PATH" or "postgres://USER@HOST/DB", got a value starting with "mysql"',
+        '  outbox.maxAttempts: expected 1-100, got "lots"',
+        '  senders.reports.primary: no server named "smtp-mian" in this file (one made with the CLI is looked for once the other problems are fixed): add it under servers:, or create it with `mailgate server add smtp-mian …`',
+      ].sort(),
+    );
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('checks what one entry of the file says about another: a sender on an IMAP server, a server twice in a route, an address that does not parse, a login without a username', () => {
+    const cwd = dirWithConfig(
+      [
+        'servers:',
+        '  inbox: { protocol: imap, host: imap.example.com, port: 993, security: tls, username: a@example.com, auth: { type: password } }',
+        '  out: { protocol: smtp, host: smtp.example.com, port: 587, security: starttls, auth: { type: oauth2, credential: m365 } }',
+        'senders:',
+        '  alarms: { primary: out, backups: [inbox, out], from: "Alarms <alarms@>" }',
+        '',
+      ].join('\n'),
+    );
+    const problems = errorOf(() => loadConfig({ env: {}, cwd })).message.split('\n').slice(1);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        '  senders.alarms.backups[0]: server inbox is an imap server, a sender needs smtp: name an smtp server under servers:',
+        '  senders.alarms.backups: server out appears twice in the route: name each server once',
+        expect.stringMatching(/^ {2}senders\.alarms\.from: expected an e-mail address such as alerts@example\.com, got "Alarms <alarms@>"$/),
+        '  servers.out.username: required with oauth2 authentication: the mailbox address the token belongs to',
+      ]),
+    );
+    expect(problems).toHaveLength(4);
+  });
+
+  it('names list entries as the README does (relay.listeners[0].tls), and keeps one problem on one line', () => {
+    const cwd = dirWithConfig('relay:\n  listeners:\n    - listen: "127.0.0.1:2525"\n      tls: bogus\n');
+    const { message } = errorOf(() => loadConfig({ env: {}, cwd }));
+    expect(message).toBe(`invalid configuration (config file ${path.join(cwd, 'mailgate.yaml')}): relay.listeners[0].tls: expected one of starttls, implicit, none, got "bogus"`);
+  });
+
+  it('loads a file whose sender names a server or whose server names a credential the file does not define: those may be in the store, checked when the file is applied', () => {
+    const cwd = dirWithConfig(
+      [
+        'servers:',
+        '  m365-smtp: { protocol: smtp, host: smtp.office365.com, port: 587, security: starttls, username: a@example.com, auth: { type: oauth2, credential: m365 } }',
+        'senders:',
+        '  alarms: { primary: made-with-the-cli, backups: [m365-smtp], from: alarms@example.com }',
+        'relay:',
+        '  listeners:',
+        '    - { listen: "127.0.0.1:2525", requireAuth: false, allowUnauthenticatedFrom: [10.0.0.0/8], sender: scanner }',
+        '',
+      ].join('\n'),
+    );
+    const config = loadConfig({ env: {}, cwd });
+    expect(Object.keys(config.senders)).toEqual(['alarms']);
+    expect(config.relay.listeners[0]!.sender).toBe('scanner');
+  });
+
   it('resolves relative paths in the file against the file\'s directory, wherever the command runs from; environment paths against the current directory', () => {
     const etc = dirWithConfig('dataDir: ./state\nmasterKeyFile: keys/master.key\ndatabaseUrl: "sqlite:db/mg.db"\n');
     const elsewhere = dirWithConfig();

@@ -8,6 +8,7 @@ import { configFileSchema, listenSchema, LOG_LEVELS, type ConfigFile, type LogLe
 import type { MailgateEnvironment } from './environment.js';
 import { Secret } from '../secrets/secret.js';
 import { MIN_PASSWORD_LENGTH } from '../accounts/passwords.js';
+import { definedInFile, describeProblems, problemsInFile, referencesOf, type ConfigProblem, type ReferringParts } from './references.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8025';
 export const DEFAULT_CONFIG_FILE = 'mailgate.yaml';
@@ -130,11 +131,7 @@ export interface LoadConfigOptions {
   cwd?: string;
 }
 
-/** One problem with one key, already worded for the operator. */
-interface Problem {
-  key: string;
-  text: string;
-}
+type Problem = ConfigProblem;
 
 /** Keys whose values are secrets: a problem with them never echoes the value. */
 const SECRET_KEY = /(password|secret|token|masterkey)$/i;
@@ -154,7 +151,10 @@ export function loadConfig(options: LoadConfigOptions): Config {
 
   const parsed = configFileSchema.safeParse(file, { reportInput: true });
   if (!parsed.success) problems.push(...parsed.error.issues.map(describeIssue));
-  const fromFile: ConfigFile = parsed.success ? parsed.data : {};
+  // With a wrong value anywhere, the keys that are right still count: a bad databaseUrl is reported beside it.
+  const fromFile: ConfigFile = parsed.success ? parsed.data : validKeysOf(file);
+  // Names one entry gives another, checked in the same pass (the raw file: an entry with a wrong type still refers).
+  problems.push(...problemsInFile(file as ReferringParts));
 
   const listen = env.MAILGATE_LISTEN !== undefined ? parseEnv('MAILGATE_LISTEN', env.MAILGATE_LISTEN, listenSchema, problems) : fromFile.listen;
   const logLevelText = env.MAILGATE_LOG_LEVEL ?? fromFile.log?.level ?? 'info';
@@ -182,12 +182,13 @@ export function loadConfig(options: LoadConfigOptions): Config {
   const database = parseDatabaseUrl(env.MAILGATE_DATABASE_URL, fromFile.databaseUrl, dataDir, env.MAILGATE_DATABASE_URL !== undefined ? cwd : configDir, problems);
 
   if (problems.length > 0) {
-    const where = configFile ? ` (config file ${configFile})` : '';
-    throw new MailgateError(
-      ErrorCode.CONFIG_INVALID,
-      `invalid configuration${where}: ${problems.map((p) => `${p.key}: ${p.text}`).join('; ')}`,
-      { details: { problems } },
-    );
+    // A server a sender names but the file does not define may exist in the store (made with the CLI); the store is
+    // checked once the file loads. Until then such names are reported with the rest, so none comes as a surprise.
+    for (const ref of referencesOf(file as ReferringParts)) {
+      if (ref.kind !== 'server' || definedInFile(file as ReferringParts, ref)) continue;
+      problems.push({ key: ref.key, text: `no server named ${JSON.stringify(ref.name)} in this file (one made with the CLI is looked for once the other problems are fixed): add it under servers:, or create it with \`mailgate server add ${ref.name} …\`` });
+    }
+    throw new MailgateError(ErrorCode.CONFIG_INVALID, describeProblems(`invalid configuration${configFile ? ` (config file ${configFile})` : ''}`, problems), { details: { problems } });
   }
 
   const effectiveListen = listen ?? { host: '127.0.0.1', port: 8025 };
@@ -310,8 +311,24 @@ function readConfigFile(file: string, problems: Problem[]): unknown {
   return value;
 }
 
+/** The top-level keys of a file that does not validate as a whole whose own values do. */
+function validKeysOf(file: unknown): ConfigFile {
+  const valid: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(file as Record<string, unknown>)) {
+    const schema = (configFileSchema.shape as Record<string, z.ZodType>)[key];
+    const result = schema?.safeParse(value);
+    if (result?.success) valid[key] = result.data;
+  }
+  return valid as ConfigFile;
+}
+
+/** `relay.listeners[0].sender`, `servers.a.port`: the key as the README and the listeners name it. */
+function keyOf(path: readonly PropertyKey[]): string {
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i > 0 ? '.' : ''}${String(part)}`)).join('');
+}
+
 function describeIssue(issue: z.core.$ZodIssue): Problem {
-  const key = issue.path.map(String).join('.') || '(top level)';
+  const key = keyOf(issue.path) || '(top level)';
   if (issue.code === 'unrecognized_keys') {
     return { key, text: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling against the README's configuration reference)` };
   }
