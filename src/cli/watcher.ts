@@ -1,6 +1,7 @@
 // `mailgate watcher …` and `mailgate status`: thin shells over the watcher service and a one-screen summary (credentials, outbox, watchers, relay and proxy listeners) for people and cron.
 import type { Command } from 'commander';
 import { currentConditions } from '../alerts/conditions.js';
+import { cliActor } from '../audit/auditLog.js';
 import { ErrorCode, MailgateError } from '../errors.js';
 import { ListenerRegistry, type ListenerSnapshot, type ListenerStatus } from '../listeners/registry.js';
 import { withServices, type ConfigOption } from './context.js';
@@ -38,6 +39,28 @@ export function registerWatcherCommands(program: Command, print: Print = printLi
         });
         print(`added watcher ${view.name}: ${view.server} ${view.folder} (${view.mode}) → ${view.webhookUrl}, then ${view.after}; a running \`mailgate serve\` starts it`);
       }, { action: 'watcher.add', target: name });
+    });
+
+  watcher
+    .command('rotate-secret')
+    .description("replace a watcher's webhook secret; the old one keeps signing next to it for the grace period")
+    .argument('<name>')
+    .requiredOption('--webhook-secret-env <var>', 'the new signing secret, from this environment variable (at least 16 characters)')
+    .option('--grace <seconds>', 'how long the old secret keeps signing too (default: inbound.webhookSecretGraceHours, 24 h); 0 ends it at once, for a leaked secret')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((name: string, o: ConfigOption & { webhookSecretEnv: string; grace?: string }) => {
+      const secret = process.env[o.webhookSecretEnv];
+      if (!secret) throw new MailgateError(ErrorCode.INPUT_INVALID, `--webhook-secret-env: the environment variable ${o.webhookSecretEnv} is empty or unset`);
+      if (o.grace !== undefined && !/^\d{1,10}$/.test(o.grace)) throw new MailgateError(ErrorCode.INPUT_INVALID, '--grace: expected whole seconds, e.g. 86400, or 0 to end the old secret at once');
+      return withServices(o, async (services) => {
+        const webhook = { secret, ...(o.grace !== undefined ? { graceSeconds: Number(o.grace) } : {}) };
+        const view = await services.watchers.update(name, { webhook }, { defaultSecretGraceMs: services.config.inbound.webhookSecretGraceMs, audit: services.audit, actor: cliActor() });
+        print(
+          view.previousSecretExpiresAt
+            ? `watcher ${name} signs with the new secret; the old one signs too until ${view.previousSecretExpiresAt} (each request carries both)`
+            : `watcher ${name} signs with the new secret only; the old one no longer signs`,
+        );
+      });
     });
 
   watcher

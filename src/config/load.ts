@@ -87,6 +87,8 @@ export interface Config {
     readonly reconnectMaxMs: number;
     /** In IDLE mode, look anyway this often (a server may drop IDLE notifications silently). */
     readonly idleCheckMs: number;
+    /** How long a replaced webhook secret keeps signing next to the new one, unless a change says otherwise. */
+    readonly webhookSecretGraceMs: number;
   };
   readonly alerts: {
     readonly webhook: { readonly url: string; readonly secret: string } | undefined;
@@ -230,6 +232,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
       webhookTimeoutMs: (fromFile.inbound?.webhookTimeoutSeconds ?? 10) * 1000,
       reconnectMaxMs: (fromFile.inbound?.reconnectMaxSeconds ?? 300) * 1000,
       idleCheckMs: 5 * 60_000,
+      webhookSecretGraceMs: (fromFile.inbound?.webhookSecretGraceHours ?? 24) * 3_600_000,
     },
     alerts: {
       webhook: fromFile.alerts?.webhook,

@@ -122,6 +122,8 @@ export const configFileSchema = z.strictObject({
       maxMessageMegabytes: z.number({ error: 'expected megabytes, 1-500' }).min(1, { error: 'expected megabytes, 1-500' }).max(500, { error: 'expected megabytes, 1-500' }).optional(),
       webhookTimeoutSeconds: z.number({ error: 'expected seconds, 1-120' }).min(1, { error: 'expected seconds, 1-120' }).max(120, { error: 'expected seconds, 1-120' }).optional(),
       reconnectMaxSeconds: z.number({ error: 'expected seconds, 1-3600' }).min(1, { error: 'expected seconds, 1-3600' }).max(3600, { error: 'expected seconds, 1-3600' }).optional(),
+      /** How long a replaced webhook secret keeps signing next to the new one (0: it stops at once). */
+      webhookSecretGraceHours: z.number({ error: 'expected hours, 0-720' }).min(0, { error: 'expected hours, 0-720' }).max(720, { error: 'expected hours, 0-720' }).optional(),
     })
     .optional(),
   alerts: z

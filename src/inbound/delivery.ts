@@ -50,7 +50,8 @@ export async function deliverInbound(
   const body: WebhookBody = { event: ack ? 'ack' : 'message', deliveryId: delivery.id, watcher: settings.name, mailbox, message, ...(ack ? { ack } : {}) };
   const result = await deliverWebhook({
     url: settings.webhookUrl,
-    secret: ctx.repo.secretOf(watcher).reveal(),
+    // while a secret is being rotated, the one it replaced signs too (new first): receivers switch at their own pace
+    secret: (await ctx.repo.signingSecrets(watcher)).map((s) => s.reveal()),
     event: body.event,
     body,
     deliveryId: delivery.id,

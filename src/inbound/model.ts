@@ -56,6 +56,8 @@ export interface WatcherView extends WatcherSettings {
     pending: number;
     parked: number;
   };
+  /** While a webhook secret is being rotated: until when the secret it replaced also signs (ISO 8601); else null. */
+  previousSecretExpiresAt: string | null;
   createdAt: string;
   updatedAt: string;
 }

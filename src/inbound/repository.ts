@@ -14,6 +14,14 @@ export type WatcherStateRow = Selectable<WatcherStateTable>;
 export type DeliveryRow = Selectable<InboundDeliveriesTable>;
 export type DeliveryStatus = 'pending' | 'delivered' | 'parked' | 'skipped';
 
+/**
+ * What happens to the secret a new one replaces: it keeps signing until `previousSignsUntil` (a rotation's grace), or
+ * stops at once when that is not in the future. Without a new secret: a rotation in progress ends by then, if sooner.
+ */
+export interface SecretRotation {
+  previousSignsUntil: Date;
+}
+
 const secretContext = (name: string) => `watcher:${name}:webhookSecret`;
 const now = () => new Date().toISOString();
 
@@ -37,8 +45,12 @@ export class WatcherRepository {
     return this.store.db.selectFrom('watchers').selectAll().orderBy('name').execute();
   }
 
-  /** Inserts or replaces a watcher; `secret` undefined keeps the stored one. */
-  async save(settings: WatcherSettings, secret: string | undefined, source: 'config' | 'api'): Promise<void> {
+  /**
+   * Inserts or replaces a watcher; `secret` undefined keeps the stored one. A new secret without `rotation` ends any
+   * rotation in progress; with it, the secret it replaces is kept (sealed as it was) to sign alongside until then.
+   * Only the newest previous secret is kept: a second rotation within the grace drops the one before.
+   */
+  async save(settings: WatcherSettings, secret: string | undefined, source: 'config' | 'api', rotation?: SecretRotation): Promise<void> {
     const at = now();
     const values = {
       name: settings.name,
@@ -55,11 +67,24 @@ export class WatcherRepository {
       updated_at: at,
     };
     const sealed = secret === undefined ? undefined : this.keyring.seal(secret, secretContext(settings.name));
-    await this.store.db
-      .insertInto('watchers')
-      .values({ ...values, webhook_secret: sealed ?? '', created_at: at })
-      .onConflict((oc) => oc.column('name').doUpdateSet(sealed === undefined ? values : { ...values, webhook_secret: sealed }))
-      .execute();
+    await this.store.db.transaction().execute(async (trx) => {
+      const existing = await trx.selectFrom('watchers').select(['webhook_secret', 'webhook_previous_secret', 'webhook_previous_secret_expires_at']).where('name', '=', settings.name).executeTakeFirst();
+      const until = rotation && rotation.previousSignsUntil.getTime() > Date.now() ? rotation.previousSignsUntil.toISOString() : null;
+      let previous: { webhook_previous_secret: string | null; webhook_previous_secret_expires_at: string | null } | undefined;
+      if (sealed !== undefined) {
+        // The sealed value moves as it is: same watcher, same keyring context, never opened on the way.
+        previous = existing && until ? { webhook_previous_secret: existing.webhook_secret, webhook_previous_secret_expires_at: until } : { webhook_previous_secret: null, webhook_previous_secret_expires_at: null };
+      } else if (rotation && existing?.webhook_previous_secret) {
+        const sooner = until !== null && existing.webhook_previous_secret_expires_at !== null && existing.webhook_previous_secret_expires_at < until ? existing.webhook_previous_secret_expires_at : until;
+        previous = sooner ? { webhook_previous_secret: existing.webhook_previous_secret, webhook_previous_secret_expires_at: sooner } : { webhook_previous_secret: null, webhook_previous_secret_expires_at: null };
+      }
+      const update = { ...values, ...(sealed !== undefined ? { webhook_secret: sealed } : {}), ...previous };
+      await trx
+        .insertInto('watchers')
+        .values({ ...values, webhook_secret: sealed ?? '', webhook_previous_secret: null, webhook_previous_secret_expires_at: null, created_at: at })
+        .onConflict((oc) => oc.column('name').doUpdateSet(update))
+        .execute();
+    });
     await this.store.changes.record('watchers', settings.name);
   }
 
@@ -73,6 +98,35 @@ export class WatcherRepository {
 
   secretOf(row: WatcherRow): Secret {
     return new Secret(this.keyring.open(row.webhook_secret, secretContext(row.name)));
+  }
+
+  /**
+   * The secrets that sign a delivery now: the current one, then the one it replaced while its grace lasts. Read from
+   * the store at each signing, not from the row a watcher session started with: a secret replaced with grace 0 (a
+   * leak) signs nothing more once the change is stored, in this process or any other. A previous secret found expired
+   * is dropped from the store here (lazily: nothing else needs to run at the moment it expires).
+   */
+  async signingSecrets(watcher: WatcherRow): Promise<Secret[]> {
+    const row = (await this.find(watcher.name)) ?? watcher;
+    const current = this.secretOf(row);
+    if (row.webhook_previous_secret === null) return [current];
+    if (previousSecretExpiresAt(row) !== null) return [current, new Secret(this.keyring.open(row.webhook_previous_secret, secretContext(row.name)))];
+    await this.pruneExpiredSecrets(row.name);
+    return [current];
+  }
+
+  /**
+   * Drops previous secrets whose grace is over (of one watcher, or all). Not a definition change: what signs does not
+   * change, so no running watcher needs a restart.
+   */
+  async pruneExpiredSecrets(name?: string): Promise<void> {
+    let query = this.store.db
+      .updateTable('watchers')
+      .set({ webhook_previous_secret: null, webhook_previous_secret_expires_at: null })
+      .where('webhook_previous_secret_expires_at', 'is not', null)
+      .where('webhook_previous_secret_expires_at', '<=', now());
+    if (name !== undefined) query = query.where('name', '=', name);
+    await query.execute();
   }
 
   async state(name: string): Promise<WatcherStateRow> {
@@ -254,10 +308,17 @@ export class WatcherRepository {
         pending: counts.pending,
         parked: counts.parked,
       },
+      previousSecretExpiresAt: previousSecretExpiresAt(row),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };
   }
+}
+
+/** Until when the secret a rotation replaced still signs, or null: no rotation in progress (or its grace is over). */
+export function previousSecretExpiresAt(row: WatcherRow): string | null {
+  const until = row.webhook_previous_secret_expires_at;
+  return row.webhook_previous_secret !== null && until !== null && until > now() ? until : null;
 }
 
 export function settingsOf(row: WatcherRow): WatcherSettings {

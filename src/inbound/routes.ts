@@ -1,6 +1,6 @@
 // The watchers API (/api/v1/watchers…): configuration, live status, deliveries, and retrying parked ones.
 import type { FastifyInstance } from 'fastify';
-import { requireScope } from '../http/apiAuth.js';
+import { findPrincipal, requireScope } from '../http/apiAuth.js';
 import type { Services } from '../services.js';
 
 type NameParams = { Params: { name: string } };
@@ -10,7 +10,13 @@ export function registerWatcherRoutes(app: FastifyInstance, services: Services):
   app.get('/api/v1/watchers', { preHandler: admin }, async () => ({ watchers: await services.watchers.list() }));
   app.post('/api/v1/watchers', { preHandler: admin }, async (request, reply) => reply.status(201).send(await services.watchers.add(request.body)));
   app.get<NameParams>('/api/v1/watchers/:name', { preHandler: admin }, async (request) => services.watchers.show(request.params.name));
-  app.patch<NameParams>('/api/v1/watchers/:name', { preHandler: admin }, async (request) => services.watchers.update(request.params.name, request.body));
+  app.patch<NameParams>('/api/v1/watchers/:name', { preHandler: admin }, async (request) =>
+    services.watchers.update(request.params.name, request.body, {
+      defaultSecretGraceMs: services.config.inbound.webhookSecretGraceMs,
+      audit: services.audit,
+      actor: `apikey:${findPrincipal(request)?.name ?? 'unknown'}`,
+    }),
+  );
   app.delete<NameParams>('/api/v1/watchers/:name', { preHandler: admin }, async (request, reply) => {
     await services.watchers.remove(request.params.name);
     return reply.status(204).send();

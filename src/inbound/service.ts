@@ -1,9 +1,21 @@
 // Watcher operations for the CLI and the API: validation against the servers, and telling the running watchers what changed.
+import type { AuditLog } from '../audit/auditLog.js';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { ServerRepository } from '../servers/repository.js';
 import { watcherInputSchema, type WatcherSettings, type WatcherView } from './model.js';
-import type { DeliveryStatus, WatcherRepository } from './repository.js';
+import type { DeliveryStatus, SecretRotation, WatcherRepository } from './repository.js';
 import { settingsOf } from './repository.js';
+
+/** The longest grace a change may give a replaced webhook secret: 30 days, as inbound.webhookSecretGraceHours. */
+export const MAX_SECRET_GRACE_SECONDS = 720 * 3600;
+
+/** What a change needs besides its body: the configured grace, and who makes the change (for the audit log). */
+export interface WatcherChangeContext {
+  /** How long a replaced webhook secret keeps signing when the change does not say (inbound.webhookSecretGraceHours). */
+  defaultSecretGraceMs: number;
+  audit: AuditLog;
+  actor: string;
+}
 
 export class WatcherService {
   constructor(
@@ -21,13 +33,22 @@ export class WatcherService {
     return this.show(settings.name);
   }
 
-  async update(name: string, patch: unknown): Promise<WatcherView> {
+  /**
+   * Changes a watcher. A new `webhook.secret` starts a rotation: the secret it replaces keeps signing next to it for
+   * `webhook.graceSeconds` (default: the configured grace; 0 ends it at once, for a leaked secret). `graceSeconds`
+   * without a new secret shortens a rotation in progress (0 ends it now); it never makes one longer.
+   */
+  async update(name: string, patch: unknown, context: WatcherChangeContext): Promise<WatcherView> {
     const row = await this.repo.get(name);
     if (row.source === 'config') throw new MailgateError(ErrorCode.INPUT_INVALID, `watcher ${name} is defined in the configuration file: change it there`);
     if (typeof patch !== 'object' || patch === null) throw new MailgateError(ErrorCode.INPUT_INVALID, 'body: expected a JSON object with the fields to change');
     const current = settingsOf(row);
     const p = patch as Record<string, unknown>;
-    const webhook = (p.webhook ?? {}) as { url?: string; secret?: string };
+    if (p.webhook !== undefined && (typeof p.webhook !== 'object' || p.webhook === null || Array.isArray(p.webhook))) {
+      throw new MailgateError(ErrorCode.INPUT_INVALID, 'webhook: expected an object with the fields to change: { url?, secret?, graceSeconds? }');
+    }
+    const { graceSeconds: graceInput, ...webhook } = (p.webhook ?? {}) as { url?: string; secret?: string; graceSeconds?: unknown };
+    const graceSeconds = checkGraceSeconds(graceInput);
     const merged = {
       name,
       server: current.server,
@@ -42,9 +63,19 @@ export class WatcherService {
       webhook: { url: webhook.url ?? current.webhookUrl, secret: webhook.secret || this.repo.secretOf(row).reveal() },
     };
     const { settings } = await this.#validate(merged);
-    await this.repo.save(settings, webhook.secret || undefined, 'api');
+    // The same secret again is no rotation: nothing would change for a receiver.
+    const replacing = typeof webhook.secret === 'string' && webhook.secret !== '' && webhook.secret !== this.repo.secretOf(row).reveal();
+    const rotating = replacing || (graceSeconds !== undefined && row.webhook_previous_secret !== null);
+    const graceMs = graceSeconds !== undefined ? graceSeconds * 1000 : context.defaultSecretGraceMs;
+    const rotation: SecretRotation | undefined = rotating ? { previousSignsUntil: new Date(Date.now() + graceMs) } : undefined;
+    await this.repo.save(settings, replacing ? webhook.secret : undefined, 'api', rotation);
     this.onChange(name);
-    return this.show(name);
+    const view = await this.show(name);
+    if (rotating) {
+      // Values never: how long the old secret signs on, which a receiver's owner may need to know afterwards.
+      await context.audit.record(context.actor, replacing ? 'watcher.rotateSecret' : 'watcher.shortenSecretGrace', name, { graceSeconds: graceMs / 1000, previousSecretExpiresAt: view.previousSecretExpiresAt });
+    }
+    return view;
   }
 
   async remove(name: string): Promise<void> {
@@ -55,10 +86,12 @@ export class WatcherService {
   }
 
   async list(): Promise<WatcherView[]> {
+    await this.repo.pruneExpiredSecrets();
     return Promise.all((await this.repo.list()).map((row) => this.repo.view(row)));
   }
 
   async show(name: string): Promise<WatcherView> {
+    await this.repo.pruneExpiredSecrets(name);
     return this.repo.view(await this.repo.get(name));
   }
 
@@ -129,4 +162,13 @@ export class WatcherService {
       secret: input.webhook.secret,
     };
   }
+}
+
+/** `webhook.graceSeconds`: whole seconds, 0 (the old secret stops at once) to 30 days. */
+function checkGraceSeconds(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_SECRET_GRACE_SECONDS) {
+    throw new MailgateError(ErrorCode.INPUT_INVALID, `webhook.graceSeconds: expected whole seconds, 0-${MAX_SECRET_GRACE_SECONDS} (0 ends the old secret at once, e.g. after a leak)`);
+  }
+  return value;
 }

@@ -153,6 +153,9 @@ export interface WatchersTable {
   after: string;
   webhook_url: string;
   webhook_secret: string;
+  /** The secret a rotation replaced (sealed), still signing until webhook_previous_secret_expires_at. */
+  webhook_previous_secret: string | null;
+  webhook_previous_secret_expires_at: string | null;
   filter_from: string | null;
   filter_subject: string | null;
   enabled: number;

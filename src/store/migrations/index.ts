@@ -14,6 +14,7 @@ import { migration0011Changes } from './0011_changes.js';
 import { migration0012OutboxCallers } from './0012_outbox_callers.js';
 import { migration0013Retention } from './0013_retention.js';
 import { migration0014InboundAcks } from './0014_inbound_acks.js';
+import { migration0015WebhookSecretRotation } from './0015_webhook_secret_rotation.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -31,4 +32,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0012_outbox_callers': migration0012OutboxCallers,
   '0013_retention': migration0013Retention,
   '0014_inbound_acks': migration0014InboundAcks,
+  '0015_webhook_secret_rotation': migration0015WebhookSecretRotation,
 };

@@ -131,7 +131,7 @@ ${healthHint(w)}
   <dt>Folder</dt><dd>${w.folder}</dd>
   <dt>Mode</dt><dd>${modeText(w)}</dd>
   <dt>Afterwards</dt><dd>${afterText(w.after)}</dd>
-  <dt>Webhook host</dt><dd><span class="mono small">${webhookHost(w.webhookUrl)}</span> <span class="muted small">(requests signed with the stored secret)</span></dd>
+  <dt>Webhook host</dt><dd><span class="mono small">${webhookHost(w.webhookUrl)}</span> ${w.previousSecretExpiresAt ? html`<span class="muted small">(a secret rotation is in progress: requests are signed with the new secret and, until</span> ${timeCell(w.previousSecretExpiresAt)}<span class="muted small">, the previous one too)</span>` : html`<span class="muted small">(requests signed with the stored secret)</span>`}</dd>
   ${w.filterFrom ? html`<dt>Only From containing</dt><dd>${w.filterFrom}</dd>` : ''}
   ${w.filterSubject ? html`<dt>Only Subject matching</dt><dd class="mono small">${w.filterSubject}</dd>` : ''}
   <dt>Enabled</dt><dd>${w.enabled ? 'yes' : 'no'}</dd>
