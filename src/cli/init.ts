@@ -32,7 +32,10 @@ export async function initCommand(options: InitOptions, print: (line: string) =>
     else if (createdKeyFile) print(`created the master key file ${config.masterKey.file} (mode 0600, key id ${keyring.current.id}): back it up`);
     else print(`master key file ${config.masterKey.file} exists already (key id ${keyring.current.id}): left as it is`);
     print(`database ready: ${config.database.kind === 'sqlite' ? config.database.file : 'postgres'}`);
-    print(`next: mailgate serve --config ${path.relative(process.cwd(), configFile) || configFile}   (web UI and API on ${config.publicUrl})`);
+    // A path inside the current directory is shown short; any other is shown whole (not as ../../etc/…).
+    const relative = path.relative(process.cwd(), configFile);
+    const shown = relative && !relative.startsWith('..') ? relative : configFile;
+    print(`next: mailgate serve --config ${shown}   (web UI and API on ${config.publicUrl})`);
   } finally {
     await store.close();
   }

@@ -7,6 +7,7 @@ import { registerApiKeyCommands } from './apikey.js';
 import { registerCredentialCommands } from './credential.js';
 import { initCommand } from './init.js';
 import { registerPruneCommand } from './prune.js';
+import { registerReadyCommand } from './ready.js';
 import { serveCommand } from './serve.js';
 import { registerServerCommands } from './server.js';
 import { registerWatcherCommands } from './watcher.js';
@@ -37,5 +38,6 @@ export function buildProgram(): Command {
   registerWatcherCommands(program);
   registerAccountCommands(program);
   registerPruneCommand(program);
+  registerReadyCommand(program);
   return program;
 }

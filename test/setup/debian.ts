@@ -29,6 +29,9 @@ export const MAIL_CLIENT_PACKAGES: readonly string[] = ['msmtp', 'fetchmail', 'c
 /** The database the PostgreSQL tests run on: a private cluster started by test/setup/postgres.ts with its initdb/pg_ctl. */
 export const POSTGRES_PACKAGES: readonly string[] = ['postgresql'];
 
+/** Operators' tools the ops tests check our files with: systemd-analyze (the unit), promtool (the alerting rules). */
+export const OPS_PACKAGES: readonly string[] = ['systemd', 'prometheus'];
+
 /** Packages dpkg does not report as fully installed ("install ok installed"). */
 export async function findMissingPackages(pkgs: readonly string[]): Promise<string[]> {
   if (pkgs.length === 0) return [];

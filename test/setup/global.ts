@@ -1,10 +1,10 @@
 // Vitest global setup: installs the Debian packages the suites' real peers need, once per run, before any test, and starts the test PostgreSQL.
 import type { TestProject } from 'vitest/node';
-import { BROWSER_PACKAGES, ensureDebianPackages, MAIL_BED_PACKAGES, MAIL_CLIENT_PACKAGES, POSTGRES_PACKAGES } from './debian.js';
+import { BROWSER_PACKAGES, ensureDebianPackages, MAIL_BED_PACKAGES, MAIL_CLIENT_PACKAGES, OPS_PACKAGES, POSTGRES_PACKAGES } from './debian.js';
 import { startPostgresCluster } from './postgres.js';
 
 // One list to extend when a suite needs another real peer.
-const REQUIRED_PACKAGES: readonly string[] = [...MAIL_BED_PACKAGES, ...BROWSER_PACKAGES, ...MAIL_CLIENT_PACKAGES, ...POSTGRES_PACKAGES];
+const REQUIRED_PACKAGES: readonly string[] = [...MAIL_BED_PACKAGES, ...BROWSER_PACKAGES, ...MAIL_CLIENT_PACKAGES, ...POSTGRES_PACKAGES, ...OPS_PACKAGES];
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // Fast path when all is installed: a single dpkg-query call (~20 ms).
