@@ -120,7 +120,7 @@ export class AuthorizationFlow {
       );
     } catch (err) {
       const failure = await classifyGrantError(err);
-      const detail = err instanceof oidc.ResponseBodyError ? failure.message : err instanceof Error ? err.message : String(err);
+      const detail = err instanceof oidc.ResponseBodyError || failure.claim !== undefined ? failure.message : err instanceof Error ? err.message : String(err);
       await this.repo.recordError(row.name, `sign-in failed: ${detail}`);
       this.logger.warn({ credential: row.name, kind: failure.kind, error: failure.error }, 'authorization code exchange failed');
       return { ok: false, code: ErrorCode.OAUTH_PROVIDER_ERROR, credential: row.name, title: 'The provider refused to issue tokens', message: detail };

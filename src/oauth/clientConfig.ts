@@ -2,7 +2,7 @@
 import * as oidc from 'openid-client';
 import type { CredentialSettings } from '../credentials/model.js';
 import { isLoopbackHost } from '../credentials/input.js';
-import { MICROSOFT_AUTHORITY } from '../credentials/presets.js';
+import { microsoft, MICROSOFT_AUTHORITY, MICROSOFT_CLOUD_PRESETS, MICROSOFT_CLOUDS } from '../credentials/presets.js';
 import type { ClientAuthMaterial } from '../credentials/repository.js';
 import { certificateClientAuth, parseClientCertificate } from './assertions.js';
 
@@ -11,9 +11,10 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REQUEST_TIMEOUT_SECONDS = 15;
 
 /**
- * The openid-client view of a credential. Microsoft tenants given by domain or as "organizations"/"common"
- * sign ID tokens with the tenant GUID as issuer, so those go through discovery, which openid-client
- * understands for Entra ID (it checks `iss` against the token's own `tid`).
+ * The openid-client view of a credential. Microsoft credentials on the preset endpoints whose ID-token issuer cannot be
+ * written down in advance go through the tenant's discovery document: a tenant given by domain (its issuer names the
+ * tenant GUID), "organizations"/"common" (Entra's `{tenantid}` template, filled from the token's own `tid`), and any
+ * authority that is not a national cloud's own sign-in host (a proxy, whose discovery says what its tokens name).
  */
 export async function clientConfiguration(settings: CredentialSettings, clientAuth: ClientAuthMaterial | undefined): Promise<oidc.Configuration> {
   const auth = !clientAuth
@@ -21,12 +22,11 @@ export async function clientConfiguration(settings: CredentialSettings, clientAu
     : clientAuth.kind === 'certificate'
       ? certificateClientAuth(parseClientCertificate(clientAuth.material.reveal()))
       : oidc.ClientSecretBasic(clientAuth.material.reveal());
-  const usesDefaultMicrosoftEndpoints =
-    settings.provider === 'microsoft' && (settings.authority ?? MICROSOFT_AUTHORITY) === MICROSOFT_AUTHORITY && settings.tenant !== undefined && !GUID.test(settings.tenant);
 
   let config: oidc.Configuration;
-  if (usesDefaultMicrosoftEndpoints) {
-    config = await oidc.discovery(new URL(`${MICROSOFT_AUTHORITY}/${encodeURIComponent(settings.tenant!)}/v2.0`), settings.clientId, undefined, auth, { timeout: REQUEST_TIMEOUT_SECONDS });
+  const entraAuthority = entraDiscoveryAuthority(settings);
+  if (entraAuthority !== undefined) {
+    config = await discoverEntraTenant(entraAuthority, settings.tenant!, settings.clientId, auth);
   } else {
     const server: oidc.ServerMetadata = {
       issuer: settings.issuer ?? new URL(settings.tokenUrl).origin,
@@ -45,4 +45,47 @@ export async function clientConfiguration(settings: CredentialSettings, clientAu
     oidc.allowInsecureRequests(config);
   }
   return config;
+}
+
+/**
+ * The authority to discover a Microsoft credential's tenant at, or undefined when its settings say everything: endpoints
+ * or an issuer pasted over the preset are used as given, and a tenant GUID on a cloud's own sign-in host has the preset
+ * issuer `{authority}/{GUID}/v2.0` exactly.
+ */
+function entraDiscoveryAuthority(settings: CredentialSettings): string | undefined {
+  if (settings.provider !== 'microsoft' || settings.tenant === undefined) return undefined;
+  const authority = (settings.authority ?? MICROSOFT_AUTHORITY).replace(/\/+$/, '');
+  const preset = microsoft.endpoints(authority, settings.tenant);
+  const asPreset =
+    (settings.issuer === undefined || settings.issuer === preset.issuer) &&
+    settings.tokenUrl === preset.tokenUrl &&
+    (settings.authorizationUrl === undefined || settings.authorizationUrl === preset.authorizationUrl) &&
+    (settings.deviceAuthorizationUrl === undefined || settings.deviceAuthorizationUrl === preset.deviceAuthorizationUrl);
+  if (!asPreset) return undefined;
+  const ownCloudHost = MICROSOFT_CLOUDS.some((c) => MICROSOFT_CLOUD_PRESETS[c].authority === authority);
+  return GUID.test(settings.tenant) && ownCloudHost ? undefined : authority;
+}
+
+/**
+ * Discovery of `{authority}/{tenant}/v2.0`. Entra ID's document names the issuer `{authority}/{tenantid}/v2.0` for
+ * "organizations"/"common", and openid-client then checks each ID token's `iss` against that template filled with the
+ * token's own `tid` — but it recognises Entra ID only by the origin https://login.microsoftonline.com (handleEntraId in
+ * openid-client 6). National clouds (login.microsoftonline.us, login.partner.microsoftonline.cn) and proxies serve the
+ * same template, so discovery is asked of that origin and its one request is sent to the credential's authority; every
+ * later request goes to the endpoints the document names. Tests against an Entra-shaped oidc-provider on loopback
+ * (test/oauth/entraAuthority.test.ts) fail if a new openid-client stops doing this.
+ * @see https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-the-issuer
+ */
+async function discoverEntraTenant(authority: string, tenant: string, clientId: string, auth: oidc.ClientAuth): Promise<oidc.Configuration> {
+  const tenantPath = `/${encodeURIComponent(tenant)}/v2.0`;
+  if (authority === MICROSOFT_AUTHORITY) {
+    return oidc.discovery(new URL(`${MICROSOFT_AUTHORITY}${tenantPath}`), clientId, undefined, auth, { timeout: REQUEST_TIMEOUT_SECONDS });
+  }
+  const asked = `${MICROSOFT_AUTHORITY}${tenantPath}/.well-known/openid-configuration`;
+  const actual = `${authority}${tenantPath}/.well-known/openid-configuration`;
+  const fetchFromAuthority: oidc.CustomFetch = (url, options) => fetch(url === asked ? actual : url, options);
+  return oidc.discovery(new URL(`${MICROSOFT_AUTHORITY}${tenantPath}`), clientId, undefined, auth, {
+    timeout: REQUEST_TIMEOUT_SECONDS,
+    [oidc.customFetch]: fetchFromAuthority,
+  });
 }

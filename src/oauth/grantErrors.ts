@@ -15,6 +15,8 @@ export interface GrantFailure {
   message: string;
   /** The endpoint's `Retry-After` (429, 503 …), in milliseconds, when it sent one. */
   retryAfterMs?: number;
+  /** The ID-token claim that did not check out (`iss`, `aud`, `nonce` …): the response came, but is not for us. */
+  claim?: string;
 }
 
 /**
@@ -98,6 +100,8 @@ function responseOf(err: unknown): Response | undefined {
 }
 
 async function classify(err: unknown): Promise<GrantFailure> {
+  const invalid = invalidIdToken(err);
+  if (invalid) return invalid;
   const facts = await errorFacts(err);
   if (facts) {
     const { error, status, body } = facts;
@@ -119,6 +123,72 @@ async function classify(err: unknown): Promise<GrantFailure> {
   }
   // fetch() failures: refused connection, DNS, TLS, timeout. They pass; the current access token stays in use.
   return { kind: 'transient', error: undefined, microsoftCodes: [], status: undefined, message: `cannot reach the token endpoint (${networkReason(err)}): retrying with backoff` };
+}
+
+/** oauth4webapi's codes (openid-client passes them on as ClientError.code) for a response that arrived but does not check out. */
+const CLAIM_MISMATCH = 'OAUTH_JWT_CLAIM_COMPARISON_FAILED';
+const INVALID_RESPONSE = 'OAUTH_INVALID_RESPONSE';
+
+/** What oauth4webapi puts on the error it raises for an ID token: the claim compared, what it expected, the token's claims. */
+interface ClaimFacts {
+  claim?: unknown;
+  expected?: unknown;
+  claims?: Record<string, unknown>;
+}
+
+/**
+ * An ID token that fails validation (another issuer, audience or nonce; a claim missing) is not a network failure: asking
+ * again brings the same token. It is refused, naming the claim, what was expected and what came (issuers, client IDs and
+ * tenant IDs are not secrets; the token itself is never quoted), and what to change.
+ */
+function invalidIdToken(err: unknown): GrantFailure | undefined {
+  if (!(err instanceof oidc.ClientError) || (err.code !== CLAIM_MISMATCH && err.code !== INVALID_RESPONSE)) return undefined;
+  const facts = ((err.cause as { cause?: unknown } | undefined)?.cause ?? {}) as ClaimFacts & { parameters?: unknown };
+  const base = { error: undefined, microsoftCodes: [], status: undefined };
+  // RFC 9207: the authorization response named its issuer, and it is not the one discovery gave (the code is not quoted).
+  if (err.code === INVALID_RESPONSE && facts.parameters instanceof URLSearchParams && facts.parameters.has('iss') && typeof facts.expected === 'string') {
+    return { ...base, kind: 'refused', claim: 'iss', message: issuerMismatch(quote(facts.parameters.get('iss')), facts.expected, { iss: facts.parameters.get('iss') }).replace("the ID token's issuer (iss)", 'the sign-in response\'s issuer (iss parameter)') };
+  }
+  if (facts.claims === undefined || typeof facts.claims !== 'object') return undefined;
+  if (err.code === INVALID_RESPONSE) {
+    const reason = err.cause instanceof Error ? err.cause.message : 'a required claim is missing or malformed';
+    return { ...base, kind: 'refused', claim: 'id_token', message: `the provider's ID token is not valid (${truncate(reason)}): the server does not behave as an OpenID provider should; check the credential's authority and issuer` };
+  }
+  const claim = typeof facts.claim === 'string' ? facts.claim : 'unknown';
+  const got = facts.claims[claim];
+  if (claim === 'iss') return { ...base, kind: 'refused', claim, message: issuerMismatch(quote(got), facts.expected, facts.claims) };
+  if (claim === 'aud') {
+    return { ...base, kind: 'refused', claim, message: `the ID token is for another application: its audience (aud) is ${quote(got)}, expected this credential's client ID ${quote(facts.expected)}; check the client ID (--client-id), the Application (client) ID on the app registration's Overview page` };
+  }
+  if (claim === 'nonce') {
+    return { ...base, kind: 'reauthorize', claim, message: 'the ID token does not belong to this sign-in (its nonce differs): sign in again' };
+  }
+  return { ...base, kind: 'refused', claim, message: `the ID token's ${claim} claim is not what Mailgate expected${facts.expected !== undefined && claim === 'azp' ? ` (${quote(facts.expected)})` : ''}: check the credential's client ID and issuer` };
+}
+
+/**
+ * Entra ID names the tenant in the issuer: `{authority}/{tenant GUID}/v2.0`, the GUID also being the token's `tid`.
+ * Another host means another cloud (or a proxy re-issuing tokens); the same host, another tenant.
+ */
+function issuerMismatch(got: string, expected: unknown, claims: Record<string, unknown>): string {
+  const tid = typeof claims.tid === 'string' ? claims.tid : undefined;
+  const wanted = typeof expected === 'string' ? expected : '';
+  // openid-client fills Entra's {tenantid} template with the token's tid; without one the template gets "undefined".
+  if (tid === undefined && wanted.includes('/undefined/')) {
+    return `the ID token has no tenant ID (tid) claim, so its issuer (iss) ${got} cannot be checked against the tenant's issuer template ${quote(wanted.replace('/undefined/', '/{tenantid}/'))}: the authority does not answer as Entra ID does; check --authority, or set --issuer to the issuer its tokens name`;
+  }
+  const head = `the ID token's issuer (iss) is ${got}, expected ${quote(expected)}${tid !== undefined ? ` (its tenant ID, tid, is ${quote(tid)})` : ''}`;
+  const origin = (value: unknown) => (typeof value === 'string' && URL.canParse(value) ? new URL(value).origin : undefined);
+  if (origin(claims.iss) !== origin(expected)) {
+    return `${head}: the token comes from another cloud or server than the credential's authority; for a national cloud set --cloud usgov or --cloud china (or its --authority), and behind a proxy that issues its own tokens set --issuer to ${got}`;
+  }
+  return `${head}: the token names another tenant than the credential; set --tenant to the Directory (tenant) ID the mailbox belongs to (the app registration's Overview page), or "organizations" for an app used by several tenants`;
+}
+
+/** A claim value for a message: JSON-quoted (no control characters), cut short. */
+function quote(value: unknown): string {
+  const text = JSON.stringify(typeof value === 'string' ? (value.length > 200 ? `${value.slice(0, 197)}...` : value) : (value ?? null)) ?? 'null';
+  return text.length > 220 ? `${text.slice(0, 217)}...` : text;
 }
 
 function responseStatus(err: unknown): number | undefined {
