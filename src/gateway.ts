@@ -16,6 +16,7 @@ import { startProxyListeners, stopProxyListeners } from './proxy/start.js';
 import { startRelayListeners } from './relay/index.js';
 import { ChangeFeed } from './store/changes.js';
 import { startRetention } from './retention/schedule.js';
+import { syncConfigFile } from './config/sync.js';
 
 export interface Gateway {
   readonly config: Config;
@@ -51,9 +52,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       keepAliveMs: config.tokens.keepAliveDays * 86_400_000,
     });
 
-    // mailgate.yaml's servers and senders, as the file says now (API-made ones are left alone).
-    await services.servers.syncFromConfig(config.servers);
-    await services.senders.syncFromConfig(config.senders);
+    // mailgate.yaml's servers and senders, as the file says now (API-made ones are left alone); every name the file
+    // gives checked against the store first, all problems in one CONFIG_INVALID (exit 2) and nothing written.
+    for (const notice of await syncConfigFile(services)) logger.warn({ key: notice.key }, `${notice.key}: ${notice.text}`);
     const worker = createOutboxWorker(services);
     services.wakeOutbox = () => worker.wake();
 

@@ -6,6 +6,8 @@ import { unlockKeyring } from '../secrets/masterKey.js';
 import { createServices, type Services } from '../services.js';
 import { openStore } from '../store/store.js';
 import { cliActor } from '../audit/auditLog.js';
+import { syncConfigFile as applyConfigFile } from '../config/sync.js';
+import { isMailgateError } from '../errors.js';
 
 export interface ConfigOption {
   config?: string;
@@ -35,14 +37,15 @@ export async function withServices<T>(options: ConfigOption, run: (services: Ser
 
 /**
  * The config file's servers and senders, as the file says now, before any command: `server list` and `sender add
- * --primary <a file server>` must see them without a `serve` first. A file that does not validate is reported as a
- * warning here (the command may be the fix) and refused by `serve`.
+ * --primary <a file server>` must see them without a `serve` first. When what the file names does not match the
+ * store, every problem is printed as a warning and nothing of the file is applied: the command may be the fix
+ * (`server add`, `credential add`, `relay-account remove`); `serve` refuses to start with the same list (exit 2).
  */
 async function syncConfigFile(services: Services): Promise<void> {
   try {
-    await services.servers.syncFromConfig(services.config.servers);
-    await services.senders.syncFromConfig(services.config.senders);
+    for (const notice of await applyConfigFile(services)) process.stderr.write(`warning: ${notice.key}: ${notice.text}\n`);
   } catch (err) {
-    process.stderr.write(`warning: the config file's servers/senders are not applied: ${err instanceof Error ? err.message : String(err)}\n`);
+    const text = isMailgateError(err) && err.code === 'CONFIG_INVALID' ? err.message : `the config file's servers and senders are not applied: ${err instanceof Error ? err.message : String(err)}`;
+    process.stderr.write(`warning: ${text}\n`);
   }
 }
