@@ -6,6 +6,7 @@ import { registerAdminCommands } from './admin.js';
 import { registerApiKeyCommands } from './apikey.js';
 import { registerCredentialCommands } from './credential.js';
 import { initCommand } from './init.js';
+import { registerMigrateCommand } from './migrate.js';
 import { registerPruneCommand } from './prune.js';
 import { registerReadyCommand } from './ready.js';
 import { serveCommand } from './serve.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerWatcherCommands(program);
   registerAccountCommands(program);
   registerPruneCommand(program);
+  registerMigrateCommand(program);
   registerReadyCommand(program);
   return program;
 }

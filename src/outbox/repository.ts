@@ -376,13 +376,13 @@ export class OutboxRepository {
 
   /**
    * Subject, addresses and attachment names of messages, for the web UI's lists: read inside the database (SQLite's
-   * JSON functions) so that bodies and attachments, which may be megabytes each, never leave it.
+   * or PostgreSQL's JSON functions) so that bodies and attachments, which may be megabytes each, never leave it.
    */
   async summaries(ids: readonly string[]): Promise<Map<string, MessageSummary>> {
     if (ids.length === 0) return new Map();
     const rows = await this.store.db
       .selectFrom('outbox')
-      .select([
+      .select(this.store.kind === 'postgres' ? postgresSummaryColumns() : [
         'id',
         'size',
         sql<string | null>`json_extract(message, '$.subject')`.as('subject'),
@@ -395,7 +395,7 @@ export class OutboxRepository {
         sql<string | null>`json_extract(message, '$.submittedBy')`.as('submitted_json'),
         sql<number | null>`json_extract(message, '$.bodyDropped')`.as('body_dropped'),
         sql<string>`(select json_group_array(json_object('filename', json_extract(a.value, '$.filename'), 'contentType', json_extract(a.value, '$.contentType'), 'bytes', length(json_extract(a.value, '$.content')) * 3 / 4)) from json_each(outbox.message, '$.attachments') as a)`.as('attachments_json'),
-      ])
+      ] as const)
       .where('id', 'in', [...ids])
       .execute();
     const list = (json: string | null): Mailbox[] => (json ? (JSON.parse(json) as Mailbox[]) : []);
@@ -455,4 +455,25 @@ function appendHistory(history: string, attempt: AttemptRecord): string {
   list.push(attempt);
   // Keep the story readable and the row small: the first attempts and the latest ones.
   return JSON.stringify(list.length > 30 ? [...list.slice(0, 10), ...list.slice(-20)] : list);
+}
+
+/** The same columns as SQLite's json_extract/json_type/json_each give, from PostgreSQL's jsonb operators. */
+function postgresSummaryColumns() {
+  const message = sql`outbox.message::jsonb`;
+  const json = (key: string) => sql<string | null>`nullif(${message} -> ${sql.lit(key)}, 'null'::jsonb)::text`;
+  const textType = (key: string) => sql<string | null>`case jsonb_typeof(${message} -> ${sql.lit(key)}) when 'string' then 'text' end`;
+  return [
+    'id',
+    'size',
+    sql<string | null>`${message} ->> 'subject'`.as('subject'),
+    json('from').as('from_json'),
+    json('to').as('to_json'),
+    json('cc').as('cc_json'),
+    json('bcc').as('bcc_json'),
+    textType('text').as('text_type'),
+    textType('html').as('html_type'),
+    json('submittedBy').as('submitted_json'),
+    sql<number | null>`case when ${message} -> 'bodyDropped' = 'true'::jsonb then 1 else 0 end`.as('body_dropped'),
+    sql<string>`(select coalesce(json_agg(json_build_object('filename', a.v ->> 'filename', 'contentType', a.v ->> 'contentType', 'bytes', length(a.v ->> 'content') * 3 / 4) order by a.i), '[]'::json)::text from jsonb_array_elements(case when jsonb_typeof(${message} -> 'attachments') = 'array' then ${message} -> 'attachments' else '[]'::jsonb end) with ordinality as a(v, i))`.as('attachments_json'),
+  ] as const;
 }

@@ -8,7 +8,7 @@ import type { DatabaseLocation } from '../config/load.js';
 import type { Database } from './tables.js';
 import { ChangeLog, type ChangeSignal } from './changes.js';
 import { migrate, type MigrationReport } from './migrate.js';
-import { CHANGES_CHANNEL, checkConnection, createPool, listenForNotifications, postgresSettings, type PostgresSettings } from './postgres.js';
+import { CHANGES_CHANNEL, checkConnection, createPool, listenForNotifications, postgresSettings, redactDatabaseUrl, type PostgresSettings } from './postgres.js';
 
 export interface Store {
   readonly db: Kysely<Database>;
@@ -22,6 +22,11 @@ export interface Store {
   getMeta(name: string): Promise<string | undefined>;
   setMeta(name: string, value: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The database as it may be shown to a person or logged: the SQLite file, or the PostgreSQL URL without its password. */
+export function databaseLabel(location: DatabaseLocation): string {
+  return location.kind === 'sqlite' ? `sqlite:${location.file}` : redactDatabaseUrl(location.url);
 }
 
 /** Opens the store at `location` and brings its schema up to date. */

@@ -1,5 +1,7 @@
 // A database of its own for each test on the run's private PostgreSQL (started by test/setup/global.ts), and the switch that runs service tests on it.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
 import type { DatabaseLocation } from '../../src/config/load.js';
@@ -27,4 +29,17 @@ export function testDatabaseKind(): TestDatabaseKind {
   const value = process.env.MAILGATE_TEST_DATABASE ?? 'sqlite';
   if (value !== 'sqlite' && value !== 'postgres') throw new Error(`MAILGATE_TEST_DATABASE must be "sqlite" or "postgres", got ${JSON.stringify(value)}`);
   return value;
+}
+
+/**
+ * The database of the installation in `cwd`: SQLite as configured, or with MAILGATE_TEST_DATABASE=postgres a fresh
+ * PostgreSQL database whose URL is kept in the folder, so reopening the same `cwd` (a restart) finds the same data.
+ */
+export async function testDatabase(cwd: string, configured: DatabaseLocation): Promise<DatabaseLocation> {
+  if (testDatabaseKind() === 'sqlite') return configured;
+  const file = path.join(cwd, 'postgres-url');
+  if (fs.existsSync(file)) return { kind: 'postgres', url: fs.readFileSync(file, 'utf8').trim() };
+  const url = await freshPostgresDatabase();
+  fs.writeFileSync(file, url, { mode: 0o600 });
+  return { kind: 'postgres', url };
 }

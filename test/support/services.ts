@@ -7,6 +7,7 @@ import { unlockKeyring } from '../../src/secrets/masterKey.js';
 import { createServices, type Services } from '../../src/services.js';
 import { openStore } from '../../src/store/store.js';
 import { tempDir } from './cli.js';
+import { testDatabase } from './postgres.js';
 
 export interface TestServices extends Services {
   /** The directory holding ./data: pass it (with masterKey) to open the same installation again, as after a restart. */
@@ -27,6 +28,7 @@ export async function openTestServices(options: TestServicesOptions = {}): Promi
   const cwd = options.cwd ?? tempDir();
   const masterKey = options.masterKey ?? generateMasterKey();
   let config = loadConfig({ env: { MAILGATE_MASTER_KEY: masterKey, ...(options.publicUrl ? { MAILGATE_PUBLIC_URL: options.publicUrl } : {}) }, cwd });
+  config = { ...config, database: await testDatabase(cwd, config.database) };
   if (options.configure) config = options.configure(config);
   const store = await openStore(config.database);
   const { keyring } = await unlockKeyring(config.masterKey, store);
