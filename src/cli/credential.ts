@@ -24,6 +24,7 @@ interface AddOptions extends ConfigOption {
   scopes?: string;
   grant?: string;
   authority?: string;
+  cloud?: string;
   authorizationUrl?: string;
   tokenUrl?: string;
   issuer?: string;
@@ -51,7 +52,8 @@ export function registerCredentialCommands(program: Command, print: Print = prin
     .option('--protocols <list>', 'smtp,imap,pop3,ews,graph (default smtp,imap): picks the preset scopes', collect)
     .option('--scopes <scopes>', 'explicit scopes, space-separated (instead of the preset per protocol)')
     .option('--grant <grant>', 'authorization_code (default) | client_credentials | device_code')
-    .option('--authority <url>', 'Microsoft: the sign-in authority (default https://login.microsoftonline.com)')
+    .option('--cloud <cloud>', 'Microsoft: global (default) | usgov (US Government, GCC High) | china (21Vianet): sign-in host and Exchange Online scopes')
+    .option('--authority <url>', 'Microsoft: the sign-in authority (default: the cloud\'s, https://login.microsoftonline.com); for a proxy or test server')
     .option('--authorization-url <url>', 'authorization endpoint (generic, or to override a preset)')
     .option('--token-url <url>', 'token endpoint (generic, or to override a preset)')
     .option('--issuer <url>', 'issuer: discovery for generic providers; expected ID token issuer otherwise')
@@ -84,6 +86,7 @@ export function registerCredentialCommands(program: Command, print: Print = prin
         ...(options.protocols ? { protocols: options.protocols } : {}),
         ...(options.scopes ? { scopes: options.scopes.split(/\s+/).filter(Boolean) } : {}),
         ...(options.authority ? { authority: options.authority } : {}),
+        ...(options.cloud ? { cloud: options.cloud } : {}),
         ...(options.authorizationUrl ? { authorizationUrl: options.authorizationUrl } : {}),
         ...(options.tokenUrl ? { tokenUrl: options.tokenUrl } : {}),
         ...(options.issuer ? { issuer: options.issuer } : {}),

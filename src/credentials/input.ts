@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { CredentialSettings, CredentialWarning } from './model.js';
 import { parseClientCertificate, parseServiceAccountKey } from '../oauth/assertions.js';
-import { GRANTS, google, IDENTITY_SCOPES, microsoft, MICROSOFT_AUTHORITY, PROTOCOLS, PROVIDERS, type Endpoints, type Protocol, type Provider } from './presets.js';
+import { GRANTS, google, IDENTITY_SCOPES, microsoft, MICROSOFT_AUTHORITY, MICROSOFT_CLOUD_PRESETS, MICROSOFT_CLOUDS, microsoftCloudOf, PROTOCOLS, PROVIDERS, type Endpoints, type MicrosoftCloud, type Protocol, type Provider } from './presets.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const EMAIL = /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/;
@@ -24,6 +24,8 @@ export const credentialInputSchema = z.strictObject({
   protocols: z.array(z.string()).optional(),
   scopes: z.array(z.string()).optional(),
   authority: z.string().optional(),
+  /** Microsoft: the Entra ID cloud (global, usgov, china): its sign-in host and its Exchange Online scopes. */
+  cloud: z.string().optional(),
   authorizationUrl: z.string().optional(),
   tokenUrl: z.string().optional(),
   issuer: z.string().optional(),
@@ -35,8 +37,11 @@ export const credentialInputSchema = z.strictObject({
 });
 export type CredentialInput = z.infer<typeof credentialInputSchema>;
 
-/** PATCH: every field optional, the name not changeable; an empty clientSecret means "unchanged". */
-export const credentialPatchSchema = credentialInputSchema.omit({ name: true }).partial();
+/**
+ * PATCH: every field optional, the name not changeable; an empty clientSecret means "unchanged". No cloud: the stored
+ * scopes would stay the old cloud's; a new authority with the protocols moves both (scopes follow the authority's cloud).
+ */
+export const credentialPatchSchema = credentialInputSchema.omit({ name: true, cloud: true }).partial();
 export type CredentialPatch = z.infer<typeof credentialPatchSchema>;
 
 export interface ResolvedCredential {
@@ -98,6 +103,12 @@ export async function resolveCredentialInput(raw: unknown, discover: (issuer: st
   const tenant = input.tenant?.trim() || undefined;
   if (provider === 'microsoft' && !tenant) problems.push('tenant: required for Microsoft: the Directory (tenant) ID from the app\'s Overview page in the Entra admin center (or "organizations")');
   if (provider !== 'microsoft' && tenant) problems.push('tenant: only Microsoft credentials have a tenant');
+  const cloud = input.cloud?.trim().toLowerCase() || undefined;
+  if (cloud !== undefined && !(MICROSOFT_CLOUDS as readonly string[]).includes(cloud)) problems.push(`cloud: unknown cloud ${JSON.stringify(input.cloud)}: expected global, usgov (US Government, GCC High) or china (operated by 21Vianet)`);
+  else if (cloud !== undefined && provider !== 'microsoft') problems.push('cloud: only Microsoft credentials have a cloud (the Entra ID national clouds)');
+  else if (cloud !== undefined && input.authority !== undefined && ![cloud, undefined].includes(microsoftCloudOf(input.authority))) {
+    problems.push(`authority: ${input.authority} belongs to the ${microsoftCloudOf(input.authority)} cloud, not ${cloud}: give one of them (--authority is for a proxy or a test server in front of the cloud)`);
+  }
   if (grant === 'client_credentials' && !material) problems.push('clientSecret: required for the client_credentials grant (app-only access authenticates the app itself): a client secret, a clientCertificate or (Google) a serviceAccountKey');
 
   const protocols = (input.protocols ?? ['smtp', 'imap']).map((p) => p.trim().toLowerCase());
@@ -126,7 +137,10 @@ export async function resolveCredentialInput(raw: unknown, discover: (issuer: st
 
   // Endpoints: the preset, then whatever the admin pasted on top.
   let preset: Partial<Endpoints> = {};
-  const authority = input.authority?.replace(/\/+$/, '');
+  // A national cloud's sign-in host is stored as the authority; the global one stays the default (none stored).
+  const authority = input.authority?.replace(/\/+$/, '') ?? (cloud !== undefined && cloud !== 'global' ? MICROSOFT_CLOUD_PRESETS[cloud as MicrosoftCloud].authority : undefined);
+  // Scopes follow the cloud: named, or the one the authority belongs to (a proxy or test server: global).
+  const microsoftCloud = (cloud as MicrosoftCloud | undefined) ?? microsoftCloudOf(authority) ?? 'global';
   if (provider === 'microsoft') preset = microsoft.endpoints(authority ?? MICROSOFT_AUTHORITY, tenant!);
   else if (provider === 'google') preset = google.endpoints;
   else if (input.issuer && !(input.tokenUrl && (input.authorizationUrl || grant !== 'authorization_code'))) preset = await discover(input.issuer.replace(/\/+$/, ''));
@@ -142,14 +156,15 @@ export async function resolveCredentialInput(raw: unknown, discover: (issuer: st
   if (grant === 'authorization_code' && !endpoints.authorizationUrl) problems.push('authorizationUrl: required for the authorization_code grant with a generic provider (paste it, or give --issuer for discovery)');
   if (grant === 'device_code' && !endpoints.deviceAuthorizationUrl) problems.push('deviceAuthorizationUrl: required for the device_code grant with a generic provider');
 
-  const scopes = resolveScopes(provider, grant, protocols as Protocol[], input.scopes);
+  const scopes = resolveScopes(provider, grant, protocols as Protocol[], input.scopes, microsoftCloud);
   if (grant === 'device_code' && provider === 'google' && scopes.includes(google.mailScope)) {
     problems.push('grant: Google does not allow the Gmail scope (https://mail.google.com/) in the device code flow: use authorization_code (Connect in a browser) or a service account');
   }
   if (problems.length > 0) throw invalid(problems);
 
   if (provider === 'microsoft' && grant !== 'client_credentials' && protocols.includes('smtp') && !scopes.some((s) => /SMTP\.Send$/i.test(s))) {
-    warnings.push({ code: 'SCOPE_SMTP_SEND_MISSING', message: 'the scopes lack https://outlook.office.com/SMTP.Send, so sending through smtp.office365.com will be refused' });
+    const cloudPreset = MICROSOFT_CLOUD_PRESETS[microsoftCloud];
+    warnings.push({ code: 'SCOPE_SMTP_SEND_MISSING', message: `the scopes lack ${cloudPreset.outlook}/SMTP.Send, so sending through ${cloudPreset.servers.smtp.split(':')[0]} will be refused` });
   }
   if (clientSecretExpiresAt === undefined && clientAuth === 'secret' && input.clientSecret && provider === 'microsoft') {
     warnings.push({ code: 'CLIENT_SECRET_EXPIRY_UNKNOWN', message: 'set clientSecretExpiresAt (the "Expires" column under Certificates & secrets) so Mailgate warns 30, 7 and 1 days before the secret stops working' });
@@ -182,15 +197,15 @@ export async function resolveCredentialInput(raw: unknown, discover: (issuer: st
 }
 
 /** The scopes to ask for: explicit ones, or the preset's per protocol; plus identity and offline access where they apply. */
-function resolveScopes(provider: Provider, grant: string, protocols: Protocol[], explicit: string[] | undefined): string[] {
+function resolveScopes(provider: Provider, grant: string, protocols: Protocol[], explicit: string[] | undefined, cloud: MicrosoftCloud): string[] {
   if (grant === 'client_credentials') {
     if (explicit?.length) return dedupe(explicit);
-    return provider === 'microsoft' ? [microsoft.appOnlyScope] : provider === 'google' ? [google.mailScope] : [];
+    return provider === 'microsoft' ? [MICROSOFT_CLOUD_PRESETS[cloud].appOnlyScope] : provider === 'google' ? [google.mailScope] : [];
   }
   const base = explicit?.length
     ? explicit
     : provider === 'microsoft'
-      ? protocols.map((p) => microsoft.scopes[p])
+      ? protocols.map((p) => microsoft.scopesFor(cloud)[p])
       : provider === 'google'
         ? [google.mailScope]
         : [];
