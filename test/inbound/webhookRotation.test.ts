@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/load.js';
 import { useTestbed } from '../testbed/useTestbed.js';
 import { addConnected, login, microsoftCredential } from '../support/credentials.js';
+import { FormClient } from '../support/formClient.js';
 import { eventually } from '../support/mailbox.js';
 import { startMailgateApp, type MailgateApp } from '../support/mailgateApp.js';
 import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from '../support/webhookReceiver.js';
@@ -144,5 +145,21 @@ describe('webhook secret rotation', () => {
 
     const reads = [JSON.stringify(entries), (await app.api('GET', '/api/v1/watchers')).text, (await app.api('GET', `/api/v1/watchers/${WATCHER}`)).text, app.logs()];
     for (const text of reads) for (const secret of ALL_SECRETS) expect(text).not.toContain(secret);
+  });
+
+  it('the watcher\'s web page says a rotation is in progress and until when, and nothing once it ends', async () => {
+    await app.services.admins.create('admin', 'correct horse battery staple');
+    const browser = new FormClient(app.url);
+    expect((await browser.signIn('admin', 'correct horse battery staple', '/inbound')).status).toBe(303);
+    const until = (await patch({ webhook: { secret: THIRD, graceSeconds: 3600 } })).json.previousSecretExpiresAt as string;
+    const during = await browser.request('GET', `/inbound/${WATCHER}`);
+    expect(during.status).toBe(200);
+    expect(during.text).toContain('a secret rotation is in progress: requests are signed with the new secret and, until');
+    expect(during.text).toContain(`<time datetime="${until}"`);
+    expect((await patch({ webhook: { graceSeconds: 0 } })).status).toBe(200);
+    const after = await browser.request('GET', `/inbound/${WATCHER}`);
+    expect(after.text).not.toContain('rotation is in progress');
+    expect(after.text).toContain('(requests signed with the stored secret)');
+    for (const page of [during.text, after.text]) for (const secret of ALL_SECRETS) expect(page).not.toContain(secret);
   });
 });
