@@ -10,6 +10,9 @@ export type RefreshOutcome = 'success' | 'needs_reauthorization' | 'client_secre
 export type SendOutcome = 'sent' | 'retry' | 'next_server' | 'failed';
 export type WebhookOutcome = 'delivered' | 'retry' | 'parked' | 'skipped';
 
+/** Credential statuses that need a person: each is one series of mailgate_credential_problem. */
+const PROBLEM_STATUSES = ['needs_reauthorization', 'client_secret_invalid', 'configuration_error', 'refresh_failing'] as const;
+
 /** One registry per gateway (not prom-client's global one), so tests and several gateways in a process stay apart. */
 export class Metrics {
   readonly registry = new client.Registry();
@@ -75,6 +78,28 @@ export class Metrics {
         const rows = await store.db.selectFrom('credentials').select(['status', sql<number>`count(*)`.as('n')]).groupBy('status').execute();
         for (const status of CREDENTIAL_STATUSES) this.set({ status }, 0);
         for (const r of rows) this.set({ status: r.status }, Number(r.n));
+      },
+    });
+    new client.Gauge({
+      name: 'mailgate_credential_problem',
+      help: '1 for each credential a person must look at, by its status (needs_reauthorization, client_secret_invalid, configuration_error, refresh_failing)',
+      labelNames: ['credential', 'status'],
+      registers,
+      async collect() {
+        this.reset();
+        const rows = await store.db.selectFrom('credentials').select(['name', 'status']).where('status', 'in', [...PROBLEM_STATUSES]).execute();
+        for (const r of rows) this.set({ credential: r.name, status: r.status }, 1);
+      },
+    });
+    new client.Gauge({
+      name: 'mailgate_client_secret_expiry_seconds',
+      help: 'Seconds until each credential\'s client secret expires, where its expiry date is known (negative: expired)',
+      labelNames: ['credential'],
+      registers,
+      async collect() {
+        this.reset();
+        const rows = await store.db.selectFrom('credentials').select(['name', 'client_secret_expires_at']).where('client_secret_expires_at', 'is not', null).execute();
+        for (const r of rows) this.set({ credential: r.name }, Math.round((Date.parse(r.client_secret_expires_at!) - Date.now()) / 1000));
       },
     });
     new client.Gauge({
