@@ -4,7 +4,7 @@ import { ErrorCode, MailgateError } from '../errors.js';
 import type { ServerRepository } from '../servers/repository.js';
 import { watcherInputSchema, type WatcherSettings, type WatcherView } from './model.js';
 import type { DeliveryStatus, SecretRotation, WatcherRepository } from './repository.js';
-import { settingsOf } from './repository.js';
+import { previousSecretExpiresAt, settingsOf } from './repository.js';
 
 /** The longest grace a change may give a replaced webhook secret: 30 days, as inbound.webhookSecretGraceHours. */
 export const MAX_SECRET_GRACE_SECONDS = 720 * 3600;
@@ -65,7 +65,7 @@ export class WatcherService {
     const { settings } = await this.#validate(merged);
     // The same secret again is no rotation: nothing would change for a receiver.
     const replacing = typeof webhook.secret === 'string' && webhook.secret !== '' && webhook.secret !== this.repo.secretOf(row).reveal();
-    const rotating = replacing || (graceSeconds !== undefined && row.webhook_previous_secret !== null);
+    const rotating = replacing || (graceSeconds !== undefined && previousSecretExpiresAt(row) !== null);
     const graceMs = graceSeconds !== undefined ? graceSeconds * 1000 : context.defaultSecretGraceMs;
     const rotation: SecretRotation | undefined = rotating ? { previousSignsUntil: new Date(Date.now() + graceMs) } : undefined;
     await this.repo.save(settings, replacing ? webhook.secret : undefined, 'api', rotation);
