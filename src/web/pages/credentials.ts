@@ -1,7 +1,7 @@
 // The credentials pages: the table with status and token expiry, the redirect URI to copy, add/edit forms per provider with portal help, and delete.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CredentialView } from '../../credentials/model.js';
-import { google, microsoft, MICROSOFT_AUTHORITY, type Protocol } from '../../credentials/presets.js';
+import { google, microsoft, MICROSOFT_AUTHORITY, MICROSOFT_CLOUD_PRESETS, MICROSOFT_CLOUDS, microsoftCloudOf, type MicrosoftCloud, type Protocol } from '../../credentials/presets.js';
 import { csrfField, emptyState, errorSummary, field, postButton, statusBadge, timeCell, truncate } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { formList, formProblems, formText } from '../forms.js';
@@ -31,6 +31,7 @@ const LABELS: Record<string, string> = {
   issuer: 'Issuer',
   scopes: 'Scopes',
   authority: 'Authority',
+  cloud: 'Microsoft cloud',
 };
 
 /** Where to find each value in the provider's portal: the admin has both windows open. */
@@ -234,11 +235,12 @@ interface FormValues {
   issuer?: string;
   scopes?: string;
   authority?: string;
+  cloud?: string;
 }
 
 function valuesFromForm(body: unknown): FormValues {
   const v: FormValues = {};
-  for (const key of ['name', 'email', 'tenant', 'clientId', 'clientSecretExpiresAt', 'grant', 'authorizationUrl', 'tokenUrl', 'issuer', 'scopes', 'authority'] as const) v[key] = formText(body, key);
+  for (const key of ['name', 'email', 'tenant', 'clientId', 'clientSecretExpiresAt', 'grant', 'authorizationUrl', 'tokenUrl', 'issuer', 'scopes', 'authority', 'cloud'] as const) v[key] = formText(body, key);
   v.protocols = formList(body, 'protocols');
   return v;
 }
@@ -272,6 +274,8 @@ function inputFromForm(body: unknown, provider: ProviderChoice, mode: 'add' | 'e
   if (value('grant')) input.grant = value('grant');
   if (provider === 'microsoft') {
     input.tenant = value('tenant');
+    // The cloud is chosen when adding; an edit moves a credential to another cloud by its authority.
+    if (mode === 'add' && value('cloud') && value('cloud') !== 'global') input.cloud = value('cloud');
     if (value('authority')) input.authority = value('authority');
     if (value('issuer')) input.issuer = value('issuer');
   }
@@ -296,7 +300,8 @@ async function credentialForm(
   const f = (name: keyof FormValues & string, extra: Partial<Parameters<typeof field>[0]> = {}) =>
     field({ name, label: LABELS[name] ?? name, value: (values[name] as string | undefined) ?? '', help: help[name], error: problems.get(name), ...extra });
   const protocols = new Set(values.protocols ?? []);
-  const scopeOf = (p: Protocol) => (provider === 'microsoft' ? microsoft.scopes[p] : provider === 'google' ? google.mailScope : '');
+  const cloud: MicrosoftCloud = (MICROSOFT_CLOUDS as readonly string[]).includes(values.cloud ?? '') ? (values.cloud as MicrosoftCloud) : (microsoftCloudOf(values.authority || undefined) ?? 'global');
+  const scopeOf = (p: Protocol) => (provider === 'microsoft' ? microsoft.scopesFor(cloud)[p] : provider === 'google' ? google.mailScope : '');
   const action = mode === 'add' ? '/credentials' : `/credentials/${encodeURIComponent(options.view!.name)}`;
   const title = mode === 'add' ? 'Add a credential' : `Edit ${options.view!.name}`;
   const grant = values.grant || 'authorization_code';
@@ -334,7 +339,7 @@ ${errorSummary(problems, LABELS)}
     )}
     ${provider === 'microsoft' ? html`<p class="help">In Azure, add the same under API permissions → Add a permission → APIs my organization uses → Office 365 Exchange Online → Delegated (for sign-in) — and grant admin consent.</p>` : provider === 'google' ? html`<p class="help">Gmail uses one scope, https://mail.google.com/, for all three. Add it under OAuth consent screen → Data access.</p>` : ''}
   </fieldset>
-  <details${grant !== 'authorization_code' || values.authority || (provider === 'microsoft' && values.issuer) || problems.has('grant') || problems.has('authority') || problems.has('issuer') ? html` open` : ''}><summary>Advanced</summary>
+  <details${grant !== 'authorization_code' || values.authority || (values.cloud && values.cloud !== 'global') || (provider === 'microsoft' && values.issuer) || problems.has('grant') || problems.has('authority') || problems.has('cloud') || problems.has('issuer') ? html` open` : ''}><summary>Advanced</summary>
     <div class="form-grid">
     <div class="field${problems.get('grant') ? ' has-error' : ''}"><label for="f-grant">${LABELS.grant}</label>
       ${problems.get('grant') ? html`<p class="error-text" id="f-grant-error">${problems.get('grant')}</p>` : ''}
@@ -345,7 +350,14 @@ ${errorSummary(problems, LABELS)}
           ['device_code', 'A person signs in on another device with a code'],
         ].map(([v, l]) => html`<option value="${v}"${grant === v ? html` selected` : ''}>${l}</option>`)}
       </select><p class="help" id="f-grant-help">App-only access to Exchange needs a service principal registered in Exchange Online; most sites use browser sign-in.</p></div>
-    ${provider === 'microsoft' ? f('authority', { type: 'url', placeholder: 'https://login.microsoftonline.com', help: 'Only for national clouds (e.g. https://login.microsoftonline.us) or a test server.' }) : ''}
+    ${provider === 'microsoft' && mode === 'add'
+      ? html`<div class="field${problems.get('cloud') ? ' has-error' : ''}"><label for="f-cloud">${LABELS.cloud}</label>
+      ${problems.get('cloud') ? html`<p class="error-text" id="f-cloud-error">${problems.get('cloud')}</p>` : ''}
+      <select id="f-cloud" name="cloud" aria-describedby="f-cloud-help">
+        ${MICROSOFT_CLOUDS.map((c) => html`<option value="${c}"${cloud === c ? html` selected` : ''}>${MICROSOFT_CLOUD_PRESETS[c].label}</option>`)}
+      </select><p class="help" id="f-cloud-help">Where the tenant lives: its sign-in host and Exchange Online scopes. GCC (not High) tenants are in the global cloud.</p></div>`
+      : ''}
+    ${provider === 'microsoft' ? f('authority', { type: 'url', placeholder: 'https://login.microsoftonline.com', help: mode === 'add' ? 'Only for a proxy or a test server in front of the cloud.' : 'The cloud\'s sign-in host (https://login.microsoftonline.us for US Government, https://login.partner.microsoftonline.cn for China), a proxy or a test server.' }) : ''}
     ${provider === 'microsoft' ? f('issuer', { type: 'url', label: 'ID token issuer', help: 'Leave empty: Mailgate uses the tenant\'s v2.0 issuer. Only a test server or an unusual tenant needs another.' }) : ''}
     </div>
   </details>
