@@ -5,14 +5,14 @@ import { registerAccountCommands } from './accounts.js';
 import { registerAdminCommands } from './admin.js';
 import { registerApiKeyCommands } from './apikey.js';
 import { registerCredentialCommands } from './credential.js';
-import { initCommand } from './init.js';
 import { registerMigrateCommand } from './migrate.js';
 import { registerPruneCommand } from './prune.js';
 import { registerReadyCommand } from './ready.js';
-import { serveCommand } from './serve.js';
 import { registerServerCommands } from './server.js';
 import { registerWatcherCommands } from './watcher.js';
 
+// `serve` and `init` load their modules when they run: `serve` alone needs the whole gateway (web UI, relay,
+// proxies), which every other verb would otherwise load at start-up, and scripts call the CLI often.
 export function buildProgram(): Command {
   const program = new Command('mailgate')
     .description('Self-hosted OAuth2 email gateway for Microsoft 365, Gmail and any OAuth2 mail server')
@@ -24,13 +24,15 @@ export function buildProgram(): Command {
     .command('serve')
     .description('run the gateway: web UI, API, OAuth callback, schedulers and workers')
     .option('-c, --config <file>', 'configuration file (default: $MAILGATE_CONFIG, else ./mailgate.yaml if present)')
-    .action((options: { config?: string }) => serveCommand(options));
+    .action(async (options: { config?: string }) => (await import('./serve.js')).serveCommand(options));
 
   program
     .command('init')
     .description('write a starter config and the master key file (mode 0600), and set up the database')
     .option('-c, --config <file>', 'where to write the configuration file', undefined)
-    .action((options: { config?: string }) => initCommand(options, (line) => process.stdout.write(`${line}\n`)));
+    .action(async (options: { config?: string }) =>
+      (await import('./init.js')).initCommand(options, (line) => process.stdout.write(`${line}\n`)),
+    );
 
   registerApiKeyCommands(program);
   registerAdminCommands(program);
