@@ -1,5 +1,6 @@
 // Builds the openid-client Configuration (server endpoints + client authentication) for one credential.
 import * as oidc from 'openid-client';
+import { ErrorCode, MailgateError } from '../errors.js';
 import type { CredentialSettings } from '../credentials/model.js';
 import { isLoopbackHost } from '../credentials/input.js';
 import { microsoft, MICROSOFT_AUTHORITY, MICROSOFT_CLOUD_PRESETS, MICROSOFT_CLOUDS } from '../credentials/presets.js';
@@ -78,14 +79,38 @@ function entraDiscoveryAuthority(settings: CredentialSettings): string | undefin
  */
 async function discoverEntraTenant(authority: string, tenant: string, clientId: string, auth: oidc.ClientAuth): Promise<oidc.Configuration> {
   const tenantPath = `/${encodeURIComponent(tenant)}/v2.0`;
-  if (authority === MICROSOFT_AUTHORITY) {
-    return oidc.discovery(new URL(`${MICROSOFT_AUTHORITY}${tenantPath}`), clientId, undefined, auth, { timeout: REQUEST_TIMEOUT_SECONDS });
-  }
   const asked = `${MICROSOFT_AUTHORITY}${tenantPath}/.well-known/openid-configuration`;
   const actual = `${authority}${tenantPath}/.well-known/openid-configuration`;
   const fetchFromAuthority: oidc.CustomFetch = (url, options) => fetch(url === asked ? actual : url, options);
-  return oidc.discovery(new URL(`${MICROSOFT_AUTHORITY}${tenantPath}`), clientId, undefined, auth, {
-    timeout: REQUEST_TIMEOUT_SECONDS,
-    [oidc.customFetch]: fetchFromAuthority,
-  });
+  try {
+    return await oidc.discovery(new URL(`${MICROSOFT_AUTHORITY}${tenantPath}`), clientId, undefined, auth, {
+      timeout: REQUEST_TIMEOUT_SECONDS,
+      ...(authority === MICROSOFT_AUTHORITY ? {} : { [oidc.customFetch]: fetchFromAuthority }),
+    });
+  } catch (err) {
+    throw await unknownTenant(err, authority, tenant);
+  }
+}
+
+/**
+ * Entra ID answers discovery for a tenant it does not know with 400 and AADSTS90002 — also when the tenant exists in
+ * another cloud. That is the credential's setting, not a passing failure: TOKEN_REQUEST_REFUSED says what to change.
+ * Anything else (no answer, 5xx) is passed on as it came, to be retried.
+ */
+async function unknownTenant(err: unknown, authority: string, tenant: string): Promise<unknown> {
+  const response = (err as { cause?: unknown })?.cause;
+  if (!(err instanceof oidc.ClientError) || !(response instanceof Response) || response.status < 400 || response.status >= 500) return err;
+  let codes: number[] = [];
+  try {
+    const body = (await response.clone().json()) as { error_codes?: unknown };
+    codes = Array.isArray(body.error_codes) ? body.error_codes.filter((c): c is number => typeof c === 'number') : [];
+  } catch {
+    codes = [];
+  }
+  const which = codes.includes(90002) ? ' (AADSTS90002)' : ` (HTTP ${response.status})`;
+  return new MailgateError(
+    ErrorCode.TOKEN_REQUEST_REFUSED,
+    `Entra ID at ${authority} does not know the tenant ${JSON.stringify(tenant)}${which}: check --tenant (the Directory (tenant) ID, a verified domain, or "organizations"); a tenant in a national cloud needs --cloud usgov or --cloud china`,
+    { cause: err, details: { authority, tenant, microsoftCodes: codes } },
+  );
 }

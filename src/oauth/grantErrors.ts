@@ -1,5 +1,6 @@
 // Classifies token-endpoint failures into what Mailgate must do: sign in again, replace the client secret, retry later, or stop.
 import * as oidc from 'openid-client';
+import { ErrorCode, isMailgateError } from '../errors.js';
 import { retryAfterMs } from '../tokens/backoff.js';
 
 export type FailureKind = 'reauthorize' | 'client_secret' | 'transient' | 'refused';
@@ -102,6 +103,11 @@ function responseOf(err: unknown): Response | undefined {
 async function classify(err: unknown): Promise<GrantFailure> {
   const invalid = invalidIdToken(err);
   if (invalid) return invalid;
+  // Refusals Mailgate words itself before any token request (clientConfig.ts: a tenant the authority does not know).
+  if (isMailgateError(err) && err.code === ErrorCode.TOKEN_REQUEST_REFUSED) {
+    const codes = Array.isArray(err.details.microsoftCodes) ? (err.details.microsoftCodes as unknown[]).filter((c): c is number => typeof c === 'number') : [];
+    return { kind: 'refused', error: undefined, microsoftCodes: codes, status: undefined, message: err.message };
+  }
   const facts = await errorFacts(err);
   if (facts) {
     const { error, status, body } = facts;

@@ -131,6 +131,14 @@ describe('an Entra ID tenant on another authority', () => {
     expect((await app.api('GET', '/api/v1/credentials/multi-no-tid')).json.status).toBe('active');
   });
 
+  it('refuses to start a sign-in for a tenant the authority does not know (AADSTS90002), pointing at the tenant and the cloud', async () => {
+    await add('nowhere', 'nowhere.example');
+    const started = await app.api('POST', '/api/v1/credentials/nowhere/authorize');
+    expect(started.status).toBe(409);
+    expect(started.json.error.code).toBe('TOKEN_REQUEST_REFUSED');
+    expect(started.json.error.message).toBe(`Entra ID at ${peer.authority} does not know the tenant "nowhere.example" (AADSTS90002): check --tenant (the Directory (tenant) ID, a verified domain, or "organizations"); a tenant in a national cloud needs --cloud usgov or --cloud china`);
+  });
+
   it('takes cloud in the API: usgov stores the US Government authority and its Exchange Online scopes; an unknown cloud is named', async () => {
     const created = await app.api('POST', '/api/v1/credentials', { name: 'gcc-high', provider: 'microsoft', cloud: 'usgov', tenant: TENANT, clientId: 'gov-app', clientSecret: 'gov-secret', email: alice.email, protocols: ['smtp', 'imap'] });
     expect(created.status, created.text).toBe(201);
