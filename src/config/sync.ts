@@ -89,8 +89,11 @@ export async function checkConfigSync(services: SyncServices): Promise<ConfigSyn
       if (senders.length > 0) problems.push({ key: `servers.${name}.protocol`, text: `is ${server.protocol}, but ${named('sender', senders)} send${senders.length === 1 ? 's' : ''} through it and a sender needs smtp: keep it smtp, or move the sender${senders.length === 1 ? '' : 's'} to another server first` });
     }
     if (server.protocol === 'smtp') {
-      const readers = [named('watcher', watchers.filter((w) => w.server === name).map((w) => w.name)), named('proxy account', proxyAccounts.filter((a) => a.server === name).map((a) => a.name))].filter(Boolean);
-      if (readers.length > 0) problems.push({ key: `servers.${name}.protocol`, text: `is smtp, but ${readers.join(' and ')} read mail through it (imap or pop3): keep its protocol, or move them to another server first` });
+      const watching = watchers.filter((w) => w.server === name).map((w) => w.name);
+      const proxied = proxyAccounts.filter((a) => a.server === name).map((a) => a.name);
+      const readers = [named('watcher', watching), named('proxy account', proxied)].filter(Boolean);
+      const one = watching.length + proxied.length === 1;
+      if (readers.length > 0) problems.push({ key: `servers.${name}.protocol`, text: `is smtp, but ${readers.join(' and ')} read${one ? 's' : ''} mail through it (imap or pop3): keep its protocol, or move ${one ? 'it' : 'them'} to another server first` });
     } else if (server.auth?.type !== 'oauth2') {
       const accounts = proxyAccounts.filter((a) => a.server === name).map((a) => a.name);
       if (accounts.length > 0) problems.push({ key: `servers.${name}.auth`, text: `is not oauth2, but ${named('proxy account', accounts)} log${accounts.length === 1 ? 's' : ''} in through it and the proxy logs in upstream with XOAUTH2: give it { type: oauth2, credential: NAME }, or move the proxy account${accounts.length === 1 ? '' : 's'} first` });

@@ -99,7 +99,7 @@ describe('applying the config file to the store', () => {
     ]);
     const { message: protocol } = await failure(syncConfigFile(withFile(services, { servers: { 'file-smtp': { ...imap, auth: { type: 'oauth2', credential: 'm365' } }, 'file-imap': smtp('x.example.test') } })));
     expect(protocol).toContain('servers.file-smtp.protocol: is imap, but sender cli-route sends through it and a sender needs smtp');
-    expect(protocol).toContain('servers.file-imap.protocol: is smtp, but proxy account tickets read mail through it (imap or pop3)');
+    expect(protocol).toContain('servers.file-imap.protocol: is smtp, but proxy account tickets reads mail through it (imap or pop3): keep its protocol, or move it to another server first');
     expect((await services.servers.show('file-imap')).auth).toEqual({ type: 'oauth2', credential: 'm365' });
     expect(await names(services)).toEqual({ servers: ['file-imap', 'file-smtp'], senders: ['cli-route'] });
   });
