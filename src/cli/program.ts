@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { registerAccountCommands } from './accounts.js';
 import { registerAdminCommands } from './admin.js';
 import { registerApiKeyCommands } from './apikey.js';
+import { registerBackupCommands } from './backup.js';
 import { registerCredentialCommands } from './credential.js';
 import { registerMigrateCommand } from './migrate.js';
 import { registerPruneCommand } from './prune.js';
@@ -43,5 +44,6 @@ export function buildProgram(): Command {
   registerPruneCommand(program);
   registerMigrateCommand(program);
   registerReadyCommand(program);
+  registerBackupCommands(program);
   return program;
 }

@@ -2,6 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { readEnvironment } from '../config/environment.js';
 import { loadConfig } from '../config/load.js';
+import { localGatewayUrl } from '../config/localUrl.js';
 import { ErrorCode, MailgateError } from '../errors.js';
 import { CONFIG_OPTION_HELP } from './format.js';
 
@@ -15,7 +16,7 @@ export function registerReadyCommand(program: Command): void {
     .option('--timeout <seconds>', 'how long to wait', seconds, 60)
     .action(async (options: { config?: string; timeout: number }) => {
       const config = loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
-      const url = readinessUrl(config.listen);
+      const url = localGatewayUrl(config.listen, '/readyz');
       const said = await waitUntilReady(url, options.timeout * 1000);
       process.stdout.write(`ready: ${url} answered ${said}\n`);
     });
@@ -25,12 +26,6 @@ function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 3600) throw new InvalidArgumentError('expected whole seconds from 1 to 3600, e.g. --timeout 60');
   return n;
-}
-
-/** The address to ask: a wildcard listen address is reached on loopback. */
-export function readinessUrl(listen: { host: string; port: number }): string {
-  const host = listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host === '::' ? '::1' : listen.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${listen.port}/readyz`;
 }
 
 /** Polls `url` until it answers 200; resolves with its body, or throws WAIT_TIMED_OUT naming the last answer. */
