@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseLocation } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { VERSION } from '../version.js';
+import { startPostgresCluster, type PostgresCluster } from '../../test/setup/postgres.js';
 import { freshPostgresDatabase } from '../../test/support/postgres.js';
 import { ChangeFeed } from './changes.js';
 import { migrations } from './migrations/index.js';
@@ -182,6 +183,53 @@ describe('openStore (PostgreSQL)', () => {
     } finally {
       await feed.stop();
       await Promise.all([writer.close(), reader.close()]);
+    }
+  });
+});
+
+describe('openStore (PostgreSQL over TLS)', () => {
+  // A server of its own with TLS on, its certificate made out to "localhost" only (not to 127.0.0.1).
+  let cluster: PostgresCluster;
+  beforeAll(async () => {
+    cluster = await startPostgresCluster({ tls: { names: ['localhost'], withoutIp: true } });
+  });
+  afterAll(async () => cluster?.stop());
+
+  const url = (host: string, params: Record<string, string>) => {
+    const u = new URL(cluster.adminUrl);
+    u.hostname = host;
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+    return u.toString();
+  };
+  const encrypted = async (store: Store) => (await sql<{ ssl: boolean }>`select ssl from pg_stat_ssl where pid = pg_backend_pid()`.execute(store.db)).rows[0]!.ssl;
+
+  it('connects with sslmode=verify-full when the CA is given and the host is the certificate\'s name, encrypted', async () => {
+    const store = await openStore({ kind: 'postgres', url: url('localhost', { sslmode: 'verify-full', sslrootcert: cluster.caFile! }) });
+    try {
+      expect(await encrypted(store)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a certificate whose name is not the host (verify-full), and one from an unknown CA, saying what to change', async () => {
+    const wrongName = (await openStore({ kind: 'postgres', url: url('127.0.0.1', { sslmode: 'verify-full', sslrootcert: cluster.caFile! }) }).catch((e: unknown) => e)) as Error & { code: string };
+    expect(wrongName.code).toBe('STORE_UNAVAILABLE');
+    expect(wrongName.message).toMatch(/certificate was not accepted .*127\.0\.0\.1.*connect by the name the certificate carries/);
+    const unknownCa = (await openStore({ kind: 'postgres', url: url('localhost', { sslmode: 'verify-full' }) }).catch((e: unknown) => e)) as Error & { code: string };
+    expect(unknownCa.code).toBe('STORE_UNAVAILABLE');
+    expect(unknownCa.message).toMatch(/certificate was not accepted .*give its CA with sslrootcert=FILE/);
+  });
+
+  it('verify-ca checks the CA but not the name; require encrypts without checking', async () => {
+    const modes: Record<string, string>[] = [{ sslmode: 'verify-ca', sslrootcert: cluster.caFile! }, { sslmode: 'require' }];
+    for (const params of modes) {
+      const store = await openStore({ kind: 'postgres', url: url('127.0.0.1', params) });
+      try {
+        expect(await encrypted(store)).toBe(true);
+      } finally {
+        await store.close();
+      }
     }
   });
 });

@@ -25,14 +25,21 @@ export interface PostgresCluster {
   adminUrl: string;
   port: number;
   dir: string;
+  /** With `tls`: the CA file that signed the server's certificate (for sslrootcert=). */
+  caFile?: string;
   stop(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  /** Serve TLS with a certificate for `names` (DNS names; 127.0.0.1 is added as an IP address unless `withoutIp`), signed by a CA of its own. */
+  tls?: { names: string[]; withoutIp?: boolean };
 }
 
 /**
  * initdb refuses to run as root: then the folder belongs to Debian's `postgres` user and the server runs as it.
  * Settings for tests only: no fsync, small buffers — a crash of the test machine loses nothing anyone needs.
  */
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+export async function startPostgresCluster(clusterOptions: ClusterOptions = {}): Promise<PostgresCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailgate-pg-'));
   const asRoot = process.getuid?.() === 0;
   const owner = asRoot ? await postgresUser() : undefined;
@@ -63,6 +70,11 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
     'max_connections=300',
     'log_min_messages=warning',
   ];
+  let caFile: string | undefined;
+  if (clusterOptions.tls) {
+    caFile = await makeCertificates(dir, clusterOptions.tls, owner);
+    options.push('ssl=on', `ssl_cert_file=${path.join(dir, 'server.crt')}`, `ssl_key_file=${path.join(dir, 'server.key')}`);
+  }
   for (let attempt = 1; ; attempt++) {
     const port = await getFreePort();
     const log = path.join(dir, 'server.log');
@@ -79,6 +91,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       adminUrl,
       port,
       dir,
+      ...(caFile ? { caFile } : {}),
       async stop() {
         try {
           await as('pg_ctl', ['-D', data, '-m', 'immediate', '-w', '-t', '30', 'stop']);
@@ -100,4 +113,19 @@ async function postgresUser(): Promise<{ uid: number; gid: number }> {
   } catch (cause) {
     throw new TestbedError(TestbedErrorCode.START_FAILED, 'running as root, the test PostgreSQL runs as the "postgres" user, which does not exist: install Debian\'s postgresql package', { cause });
   }
+}
+
+/** A CA and a server certificate it signed, with openssl; the key belongs to the server's user with mode 0600 (PostgreSQL insists). */
+async function makeCertificates(dir: string, tls: NonNullable<ClusterOptions['tls']>, owner: { uid: number; gid: number } | undefined): Promise<string> {
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (args: string[]) => run('openssl', args, { cwd: dir });
+  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.crt'), '-days', '2', '-subj', '/CN=Mailgate test PostgreSQL CA']);
+  await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', `/CN=${tls.names[0] ?? 'localhost'}`]);
+  const san = [...tls.names.map((n) => `DNS:${n}`), ...(tls.withoutIp ? [] : ['IP:127.0.0.1'])].join(',');
+  fs.writeFileSync(file('server.ext'), `subjectAltName=${san}\n`);
+  await openssl(['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.crt'), '-days', '2', '-extfile', file('server.ext')]);
+  fs.chmodSync(file('server.key'), 0o600);
+  if (owner) for (const name of ['server.key', 'server.crt']) fs.chownSync(file(name), owner.uid, owner.gid);
+  fs.chmodSync(file('ca.crt'), 0o644);
+  return file('ca.crt');
 }

@@ -21,13 +21,22 @@ export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
+/**
+ * An installation whose services a test opened in process on PostgreSQL (MAILGATE_TEST_DATABASE=postgres, see
+ * support/postgres.ts) keeps its database URL in its folder: the CLI and serve run there use the same database.
+ */
+function databaseEnv(cwd: string): Record<string, string> {
+  const file = path.join(cwd, 'postgres-url');
+  return fs.existsSync(file) ? { MAILGATE_DATABASE_URL: fs.readFileSync(file, 'utf8').trim() } : {};
+}
+
 export function tempDir(prefix = 'mailgate-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
 export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; input?: string; timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: childEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: childEnv({ ...databaseEnv(options.cwd), ...options.env }), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -58,7 +67,7 @@ export async function startServe(options: { cwd: string; port: number; env?: Rec
   const url = `http://127.0.0.1:${options.port}`;
   const child = spawn(process.execPath, [CLI, 'serve', ...(options.args ?? [])], {
     cwd: options.cwd,
-    env: childEnv({ MAILGATE_LISTEN: `127.0.0.1:${options.port}`, ...options.env }),
+    env: childEnv({ ...databaseEnv(options.cwd), MAILGATE_LISTEN: `127.0.0.1:${options.port}`, ...options.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -102,7 +111,7 @@ export interface RunningCli {
 
 /** Starts a long-running `mailgate` command (e.g. `credential authorize`) and lets the test talk to it while it runs. */
 export function spawnCli(args: string[], options: { cwd: string; env?: Record<string, string> }): RunningCli {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: childEnv({ ...databaseEnv(options.cwd), ...options.env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
