@@ -54,6 +54,11 @@ describe('Microsoft cloud presets', () => {
     expect(byAuthority.settings.authority).toBe('https://login.microsoftonline.us');
     expect(byAuthority.settings.scopes[0]).toBe('https://outlook.office365.us/SMTP.Send');
     expect(microsoftCloudOf('https://login.chinacloudapi.cn')).toBe('china');
+    // the older China host signs in there, but its ID tokens name the cloud's own issuer host
+    const olderChina = await resolveCredentialInput({ ...ms, authority: 'https://login.chinacloudapi.cn' }, noDiscovery);
+    expect(olderChina.settings.tokenUrl).toBe(`https://login.chinacloudapi.cn/${TENANT}/oauth2/v2.0/token`);
+    expect(olderChina.settings.issuer).toBe(`https://login.partner.microsoftonline.cn/${TENANT}/v2.0`);
+    expect(olderChina.settings.scopes[0]).toBe('https://partner.outlook.cn/SMTP.Send');
     expect(microsoftCloudOf('https://login.example.net')).toBeUndefined();
     const proxied = await resolveCredentialInput({ ...ms, cloud: 'usgov', authority: 'https://entra-proxy.example.net' }, noDiscovery);
     expect(proxied.settings.authority).toBe('https://entra-proxy.example.net');

@@ -103,13 +103,16 @@ function microsoftScopes(cloud: MicrosoftCloud): Record<Protocol, string> {
 export const microsoft = {
   endpoints(authority: string, tenant: string): Endpoints {
     const base = `${authority.replace(/\/+$/, '')}/${encodeURIComponent(tenant)}`;
+    // An older sign-in host issues under its cloud's own: login.chinacloudapi.cn's ID tokens name login.partner.microsoftonline.cn.
+    const cloud = microsoftCloudOf(authority);
+    const issuerBase = cloud ? `${MICROSOFT_CLOUD_PRESETS[cloud].authority}/${encodeURIComponent(tenant)}` : base;
     return {
       authorizationUrl: `${base}/oauth2/v2.0/authorize`,
       tokenUrl: `${base}/oauth2/v2.0/token`,
       deviceAuthorizationUrl: `${base}/oauth2/v2.0/devicecode`,
-      // The v2.0 issuer names the tenant's GUID; for a domain or "organizations" tenant, or another cloud whose
-      // issuer host differs from its sign-in host, the client reads it from discovery (oauth/clientConfig.ts).
-      issuer: `${base}/v2.0`,
+      // The v2.0 issuer names the tenant's GUID; for a domain or "organizations" tenant the client reads it from
+      // discovery (oauth/clientConfig.ts).
+      issuer: `${issuerBase}/v2.0`,
     };
   },
   /** The global cloud's delegated scopes per protocol; `scopesFor` gives a national cloud's. */

@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { CredentialSettings } from '../credentials/model.js';
 import { isLoopbackHost } from '../credentials/input.js';
-import { microsoft, MICROSOFT_AUTHORITY, MICROSOFT_CLOUD_PRESETS, MICROSOFT_CLOUDS } from '../credentials/presets.js';
+import { microsoft, MICROSOFT_AUTHORITY } from '../credentials/presets.js';
 import type { ClientAuthMaterial } from '../credentials/repository.js';
 import { certificateClientAuth, parseClientCertificate } from './assertions.js';
 
@@ -13,9 +13,9 @@ const REQUEST_TIMEOUT_SECONDS = 15;
 
 /**
  * The openid-client view of a credential. Microsoft credentials on the preset endpoints whose ID-token issuer cannot be
- * written down in advance go through the tenant's discovery document: a tenant given by domain (its issuer names the
- * tenant GUID), "organizations"/"common" (Entra's `{tenantid}` template, filled from the token's own `tid`), and any
- * authority that is not a national cloud's own sign-in host (a proxy, whose discovery says what its tokens name).
+ * written down in advance go through the tenant's discovery document at their authority, whatever the authority: a
+ * tenant given by domain (its issuer names the tenant GUID) and "organizations"/"common" (Entra's `{tenantid}`
+ * template, filled from each token's own `tid`).
  */
 export async function clientConfiguration(settings: CredentialSettings, clientAuth: ClientAuthMaterial | undefined): Promise<oidc.Configuration> {
   const auth = !clientAuth
@@ -50,8 +50,10 @@ export async function clientConfiguration(settings: CredentialSettings, clientAu
 
 /**
  * The authority to discover a Microsoft credential's tenant at, or undefined when its settings say everything: endpoints
- * or an issuer pasted over the preset are used as given, and a tenant GUID on a cloud's own sign-in host has the preset
- * issuer `{authority}/{GUID}/v2.0` exactly.
+ * or an issuer pasted over the preset are used as given, and a tenant GUID has the preset issuer `{authority}/{GUID}/v2.0`
+ * (login.chinacloudapi.cn's: login.partner.microsoftonline.cn, see presets.ts; a proxy that forwards Entra's tokens needs
+ * --issuer, and the refusal of a first ID token says so and names the issuer it carried). Without discovery, an app-only
+ * credential behind a proxy that serves only the token endpoint keeps working.
  */
 function entraDiscoveryAuthority(settings: CredentialSettings): string | undefined {
   if (settings.provider !== 'microsoft' || settings.tenant === undefined) return undefined;
@@ -62,9 +64,7 @@ function entraDiscoveryAuthority(settings: CredentialSettings): string | undefin
     settings.tokenUrl === preset.tokenUrl &&
     (settings.authorizationUrl === undefined || settings.authorizationUrl === preset.authorizationUrl) &&
     (settings.deviceAuthorizationUrl === undefined || settings.deviceAuthorizationUrl === preset.deviceAuthorizationUrl);
-  if (!asPreset) return undefined;
-  const ownCloudHost = MICROSOFT_CLOUDS.some((c) => MICROSOFT_CLOUD_PRESETS[c].authority === authority);
-  return GUID.test(settings.tenant) && ownCloudHost ? undefined : authority;
+  return asPreset && !GUID.test(settings.tenant) ? authority : undefined;
 }
 
 /**
