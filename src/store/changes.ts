@@ -46,11 +46,11 @@ export class ChangeLog {
     return Number(row?.seq ?? 0);
   }
 
-  /** Changes after `seq` made by other processes, oldest first. */
-  async since(seq: number): Promise<{ last: number; changes: Change[] }> {
+  /** Changes after `seq` made by other processes, oldest first; `seqs` lists every entry read, this process's too. */
+  async since(seq: number): Promise<{ last: number; changes: Change[]; seqs: number[] }> {
     const rows = await this.db.selectFrom('changes').select(['seq', 'topic', 'name', 'origin']).where('seq', '>', seq).orderBy('seq').limit(1000).execute();
     const last = rows.length > 0 ? rows[rows.length - 1]!.seq : seq;
-    return { last, changes: rows.filter((r) => r.origin !== this.origin).map((r) => ({ seq: r.seq, topic: r.topic as ChangeTopic, name: r.name })) };
+    return { last, seqs: rows.map((r) => r.seq), changes: rows.filter((r) => r.origin !== this.origin).map((r) => ({ seq: r.seq, topic: r.topic as ChangeTopic, name: r.name })) };
   }
 
   async prune(): Promise<void> {
@@ -60,10 +60,20 @@ export class ChangeLog {
 
 type Subscriber = (name: string) => void;
 
+/** How many entries behind its cursor a feed reads again, for entries that committed late (see ChangeFeed.#seen). */
+const LOOK_BACK = 100;
+
 /** The reading side, in `serve`: polls the log (one indexed query a second) and calls the topic's subscribers. */
 export class ChangeFeed {
   readonly #subscribers = new Map<ChangeTopic, Subscriber[]>();
   #cursor = 0;
+  /**
+   * Entries already told, within LOOK_BACK of the cursor. On PostgreSQL writers run side by side: an entry can commit
+   * after one with a higher number was read, so each poll reads a little behind the cursor and tells what is new.
+   */
+  readonly #seen = new Set<number>();
+  /** The newest entry at start: it and those before it were read by the start itself. */
+  #floor = 0;
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> = Promise.resolve();
   /** A poll is queued behind the running one: more wake-ups meanwhile are covered by it. */
@@ -84,6 +94,7 @@ export class ChangeFeed {
   /** Starts from the newest entry: what happened before this start was read by the start itself. */
   async start(): Promise<void> {
     this.#cursor = await this.log.latest();
+    this.#floor = this.#cursor;
     this.#timer = setInterval(() => this.#pollSoon(), this.intervalMs);
     this.#timer.unref();
     this.#stopListening = this.log.signal?.listen({
@@ -110,8 +121,12 @@ export class ChangeFeed {
   /** One poll (the timer calls it; tests may too). */
   async poll(): Promise<void> {
     try {
-      const { last, changes } = await this.log.since(this.#cursor);
-      this.#cursor = last;
+      const from = Math.max(0, this.#cursor - LOOK_BACK);
+      const { last, changes: read, seqs } = await this.log.since(from);
+      const changes = read.filter((c) => c.seq > this.#floor && !this.#seen.has(c.seq));
+      for (const seq of seqs) this.#seen.add(seq);
+      this.#cursor = Math.max(this.#cursor, last);
+      for (const seq of this.#seen) if (seq <= this.#cursor - LOOK_BACK) this.#seen.delete(seq);
       for (const change of changes) {
         for (const subscriber of this.#subscribers.get(change.topic) ?? []) {
           try {

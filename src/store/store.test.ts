@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseLocation } from '../config/load.js';
 import { createLogger } from '../log.js';
@@ -181,6 +182,35 @@ describe('openStore (PostgreSQL)', () => {
       expect(seen[1]!.name).toBe('smtp-b');
       expect(seen[1]!.at - t1).toBeLessThan(1000);
     } finally {
+      await feed.stop();
+      await Promise.all([writer.close(), reader.close()]);
+    }
+  });
+});
+
+describe('ChangeFeed on PostgreSQL', () => {
+  it('tells an entry that committed after a newer one was read (writers side by side), and each entry once', async () => {
+    const url = await freshPostgresDatabase();
+    const [writer, reader] = await Promise.all([openStore({ kind: 'postgres', url }), openStore({ kind: 'postgres', url })]);
+    const feed = new ChangeFeed(reader.changes, createLogger('silent'), 600_000);
+    const seen: string[] = [];
+    feed.subscribe('senders', (name) => seen.push(name));
+    const slow = new pg.Client({ connectionString: url });
+    await slow.connect();
+    try {
+      await feed.start();
+      // A writer takes its number first and commits last.
+      await slow.query('begin');
+      await slow.query(`insert into changes (topic, name, origin, at) values ('senders', 'slow', 'another-process', now()::text)`);
+      await writer.changes.record('senders', 'fast');
+      await feed.poll();
+      expect(seen).toEqual(['fast']);
+      await slow.query('commit');
+      await feed.poll();
+      await feed.poll();
+      expect(seen).toEqual(['fast', 'slow']);
+    } finally {
+      await slow.end();
       await feed.stop();
       await Promise.all([writer.close(), reader.close()]);
     }
