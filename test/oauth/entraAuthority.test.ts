@@ -84,6 +84,24 @@ describe('an Entra ID tenant on another authority', () => {
     expect(shown.json.lastError).not.toMatch(/eyJ[\w-]+\./); // no token in the message
   });
 
+  it('refuses a sign-in whose authorization response names another issuer (RFC 9207 iss parameter) before redeeming its code', async () => {
+    await add('wrong-tenant-iss', 'elsewhere.example');
+    const tokenRequests = () => peer.logs().split('\n').filter((l) => l.startsWith(`POST /${TENANT}/oauth2/v2.0/token`)).length;
+    const before = tokenRequests();
+    peer.sendIssParameter(true);
+    try {
+      const { status, html, back } = await connect(app, 'wrong-tenant-iss', login(alice));
+      expect(back.searchParams.get('iss')).toBe(`${peer.authority}/${TENANT}/v2.0`);
+      expect(status).toBe(400);
+      const text = html.replace(/&quot;|&#34;/g, '"').replace(/&#39;/g, "'");
+      expect(text).toContain(`the sign-in response's issuer (iss parameter) is "${peer.authority}/${TENANT}/v2.0", expected "${peer.authority}/${OTHER_TENANT}/v2.0"`);
+      expect(text).not.toContain(back.searchParams.get('code')!);
+    } finally {
+      peer.sendIssParameter(false);
+    }
+    expect(tokenRequests()).toBe(before); // the code was never redeemed
+  });
+
   it('marks a credential configuration_error, not refresh_failing, when a refreshed ID token names another tenant, and does not ask again', async () => {
     peer.setTokenTenant(alice.email, OTHER_TENANT);
     try {

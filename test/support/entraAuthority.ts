@@ -30,6 +30,8 @@ export interface EntraAuthority {
   issuer: string;
   tenantId: string;
   addClient(client: { clientId: string; clientSecret: string; redirectUri: string }): void;
+  /** Whether authorization responses carry RFC 9207's `iss`, as oidc-provider does by itself (Entra ID does not). */
+  sendIssParameter(send: boolean): void;
   /** The `tid` ID tokens carry from now on for this user (undefined: none at all). */
   setTokenTenant(email: string, tid: string | undefined): void;
   /** One line per request: method, path, status. */
@@ -46,6 +48,7 @@ export async function startEntraAuthority(options: EntraAuthorityOptions): Promi
   const issuer = `${authority}/${options.tenantId}/v2.0`;
   const logLines: string[] = [];
   const tokenTenant = new Map<string, string | undefined>();
+  let issParameter = false;
 
   const store = new MapStore(() => Provider.ctx);
   const base = buildProviderConfiguration({
@@ -85,7 +88,7 @@ export async function startEntraAuthority(options: EntraAuthorityOptions): Promi
     await next();
     // Entra ID's authorization response carries code and state but no RFC 9207 `iss`, which oidc-provider always adds.
     const location = (ctx as unknown as { response: { get(header: string): string } }).response.get('location');
-    if (location && URL.canParse(location) && new URL(location).searchParams.has('iss')) {
+    if (!issParameter && location && URL.canParse(location) && new URL(location).searchParams.has('iss')) {
       const redirect = new URL(location);
       redirect.searchParams.delete('iss');
       ctx.set('location', redirect.href);
@@ -158,6 +161,9 @@ export async function startEntraAuthority(options: EntraAuthorityOptions): Promi
         authMethod: 'any',
         metadata: { client_id: clientId, client_secret: clientSecret, client_name: clientId, redirect_uris: [redirectUri], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] },
       });
+    },
+    sendIssParameter(send) {
+      issParameter = send;
     },
     setTokenTenant(email, tid) {
       if (!Object.values(TEST_USERS).some((u) => u.email === email)) throw new Error(`no test user ${email}`);
