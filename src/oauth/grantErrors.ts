@@ -153,7 +153,8 @@ function invalidIdToken(err: unknown): GrantFailure | undefined {
   const base = { error: undefined, microsoftCodes: [], status: undefined };
   // RFC 9207: the authorization response named its issuer, and it is not the one discovery gave (the code is not quoted).
   if (err.code === INVALID_RESPONSE && facts.parameters instanceof URLSearchParams && facts.parameters.has('iss') && typeof facts.expected === 'string') {
-    return { ...base, kind: 'refused', claim: 'iss', message: issuerMismatch(quote(facts.parameters.get('iss')), facts.expected, { iss: facts.parameters.get('iss') }).replace("the ID token's issuer (iss)", 'the sign-in response\'s issuer (iss parameter)') };
+    const iss = facts.parameters.get('iss');
+    return { ...base, kind: 'refused', claim: 'iss', message: issuerMismatch(quote(iss), facts.expected, { iss }, "the sign-in response's issuer (iss parameter)") };
   }
   if (facts.claims === undefined || typeof facts.claims !== 'object') return undefined;
   if (err.code === INVALID_RESPONSE) {
@@ -176,14 +177,14 @@ function invalidIdToken(err: unknown): GrantFailure | undefined {
  * Entra ID names the tenant in the issuer: `{authority}/{tenant GUID}/v2.0`, the GUID also being the token's `tid`.
  * Another host means another cloud (or a proxy re-issuing tokens); the same host, another tenant.
  */
-function issuerMismatch(got: string, expected: unknown, claims: Record<string, unknown>): string {
+function issuerMismatch(got: string, expected: unknown, claims: Record<string, unknown>, subject = "the ID token's issuer (iss)"): string {
   const tid = typeof claims.tid === 'string' ? claims.tid : undefined;
   const wanted = typeof expected === 'string' ? expected : '';
   // openid-client fills Entra's {tenantid} template with the token's tid; without one the template gets "undefined".
   if (tid === undefined && wanted.includes('/undefined/')) {
     return `the ID token has no tenant ID (tid) claim, so its issuer (iss) ${got} cannot be checked against the tenant's issuer template ${quote(wanted.replace('/undefined/', '/{tenantid}/'))}: the authority does not answer as Entra ID does; check --authority, or set --issuer to the issuer its tokens name`;
   }
-  const head = `the ID token's issuer (iss) is ${got}, expected ${quote(expected)}${tid !== undefined ? ` (its tenant ID, tid, is ${quote(tid)})` : ''}`;
+  const head = `${subject} is ${got}, expected ${quote(expected)}${tid !== undefined ? ` (its tenant ID, tid, is ${quote(tid)})` : ''}`;
   const origin = (value: unknown) => (typeof value === 'string' && URL.canParse(value) ? new URL(value).origin : undefined);
   if (origin(claims.iss) !== origin(expected)) {
     return `${head}: the token comes from another cloud or server than the credential's authority; for a national cloud set --cloud usgov or --cloud china (or its --authority), and behind a proxy that issues its own tokens set --issuer to ${got}`;
