@@ -2,9 +2,10 @@
 import crypto from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { Logger } from '../log.js';
-import type { Services } from '../services.js';
+import type { Config } from '../config/load.js';
+import type { Store } from '../store/store.js';
 import type { AlertsTable } from '../store/tables.js';
-import { alertSenderUses, notify, type AlertEvent, type AlertNotice } from './channels.js';
+import { alertSenderUses, notify, type AlertChannelDependencies, type AlertEvent, type AlertNotice } from './channels.js';
 import { currentConditions, type AlertCondition } from './conditions.js';
 
 type AlertRow = Selectable<AlertsTable>;
@@ -25,6 +26,12 @@ export interface AlertView {
   warning?: string;
 }
 
+/** What the alert service uses: the config, the store, and what its channels need. */
+export interface AlertDependencies extends AlertChannelDependencies {
+  config: Config;
+  store: Store;
+}
+
 export class AlertService {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
@@ -33,7 +40,7 @@ export class AlertService {
   #again = false;
 
   constructor(
-    private readonly services: Services,
+    private readonly services: AlertDependencies,
     private readonly logger: Logger,
   ) {}
 

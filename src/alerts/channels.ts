@@ -2,7 +2,9 @@
 import { execFile } from 'node:child_process';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
-import type { Services } from '../services.js';
+import type { OutboxService } from '../outbox/service.js';
+import type { SenderService } from '../senders/service.js';
+import type { ServerRepository } from '../servers/repository.js';
 import { deliverWebhook } from '../inbound/webhook.js';
 
 export type AlertEvent = 'raised' | 'repeated' | 'resolved';
@@ -24,7 +26,14 @@ export interface ChannelResult {
   error?: string;
 }
 
-export async function notify(notice: AlertNotice, config: Config['alerts'], services: Pick<Services, 'messages' | 'senders' | 'serverRepo'>, logger: Logger): Promise<ChannelResult[]> {
+/** What the alert channels use of the services: the outbox for e-mail, senders and servers to check the route. */
+export interface AlertChannelDependencies {
+  messages: OutboxService;
+  senders: SenderService;
+  serverRepo: ServerRepository;
+}
+
+export async function notify(notice: AlertNotice, config: Config['alerts'], services: AlertChannelDependencies, logger: Logger): Promise<ChannelResult[]> {
   const results: ChannelResult[] = [];
   if (config.webhook) {
     const result = await deliverWebhook({ url: config.webhook.url, secret: config.webhook.secret, event: `alert.${notice.event}`, body: { event: `alert.${notice.event}`, alert: notice }, deliveryId: `${notice.id}-${notice.event}-${Date.now()}` });
@@ -82,7 +91,7 @@ function runCommand(command: NonNullable<Config['alerts']['command']>, notice: A
 }
 
 /** True when the alert sender's route uses `credential`: an alert about that credential may not get through it. */
-export async function alertSenderUses(credential: string, config: Config['alerts'], services: Pick<Services, 'senders' | 'serverRepo'>): Promise<boolean> {
+export async function alertSenderUses(credential: string, config: Config['alerts'], services: Pick<AlertChannelDependencies, 'senders' | 'serverRepo'>): Promise<boolean> {
   if (!config.email) return false;
   const sender = await services.senders.find(config.email.sender);
   if (!sender) return false;

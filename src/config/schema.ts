@@ -1,7 +1,7 @@
 // The schema of mailgate.yaml: every key, its type, its default, and the words used when a value is wrong.
 import { z } from 'zod';
 import { serverInputSchema } from '../servers/model.js';
-import { senderInputSchema } from '../senders/service.js';
+import { senderInputSchema } from '../senders/model.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

@@ -3,25 +3,11 @@ import { secureContextFor } from '../servers/tlsTrust.js';
 import { ImapFlow, type FetchMessageObject } from 'imapflow';
 import type { Logger } from '../log.js';
 import type { ResolvedServer } from '../servers/model.js';
-import type { ServerRepository } from '../servers/repository.js';
-import type { TokenManager } from '../tokens/tokenManager.js';
 import { backoffDelay } from '../tokens/backoff.js';
-import type { OutboxRepository } from '../outbox/repository.js';
 import { deliverInbound, parkOversized, type DeliveryOutcome, type InboundOptions } from './delivery.js';
 import type { DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
 import { settingsOf } from './repository.js';
 import { WatcherBase } from './watcherBase.js';
-
-export interface WatcherDependencies {
-  repo: WatcherRepository;
-  servers: ServerRepository;
-  tokens: TokenManager;
-  outbox: OutboxRepository;
-  logger: Logger;
-  options: InboundOptions & { reconnectMaxMs: number; idleCheckMs: number };
-  /** Told each delivery's outcome (metrics). */
-  onDelivery?: (watcher: string, outcome: DeliveryOutcome) => void;
-}
 
 const RECONNECT_BASE_MS = 1000;
 /** New messages are fetched and acknowledged in batches of this many, */

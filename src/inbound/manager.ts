@@ -1,7 +1,8 @@
 // Runs one watcher per enabled watcher definition inside `serve`, and restarts or stops them as definitions change.
 import type { Logger } from '../log.js';
 import type { Services } from '../services.js';
-import { ImapWatcher, type WatcherDependencies } from './imapWatcher.js';
+import { ImapWatcher } from './imapWatcher.js';
+import type { WatcherDependencies } from './watcherBase.js';
 import { Pop3Watcher } from './pop3Watcher.js';
 import { settingsOf } from './repository.js';
 

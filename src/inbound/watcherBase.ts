@@ -1,6 +1,23 @@
 // The lifecycle every watcher shares: a run loop started once, woken early on demand, and stopped in order.
 import { Wakeup } from '../wakeup.js';
-import type { WatcherDependencies } from './imapWatcher.js';
+import type { Logger } from '../log.js';
+import type { OutboxRepository } from '../outbox/repository.js';
+import type { ServerRepository } from '../servers/repository.js';
+import type { TokenManager } from '../tokens/tokenManager.js';
+import type { DeliveryOutcome, InboundOptions } from './delivery.js';
+import type { WatcherRepository } from './repository.js';
+
+/** What every watcher uses: its store rows, servers, tokens, the outbox (alerts) and the delivery options. */
+export interface WatcherDependencies {
+  repo: WatcherRepository;
+  servers: ServerRepository;
+  tokens: TokenManager;
+  outbox: OutboxRepository;
+  logger: Logger;
+  options: InboundOptions & { reconnectMaxMs: number; idleCheckMs: number };
+  /** Told each delivery's outcome (metrics). */
+  onDelivery?: (watcher: string, outcome: DeliveryOutcome) => void;
+}
 
 export abstract class WatcherBase {
   protected stopping = false;

@@ -1,33 +1,11 @@
 // Senders (outbound routes): a primary SMTP server, ordered backups, a default From and Reply-To; stored, validated, synced from mailgate.yaml.
 import type { Selectable } from 'kysely';
-import { z } from 'zod';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { ServerRepository } from '../servers/repository.js';
 import type { Store } from '../store/store.js';
 import type { SendersTable } from '../store/tables.js';
 import { parseAddress } from '../outbox/addresses.js';
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-
-export const senderInputSchema = z.strictObject({
-  name: z.string().regex(NAME, { error: 'expected 1-100 letters, digits, ".", "_" or "-" starting with a letter or digit' }),
-  primary: z.string().min(1, { error: 'expected the name of an SMTP server' }),
-  backups: z.array(z.string()).optional(),
-  from: z.string({ error: 'expected an address such as "Alarms <alarms@example.com>"' }),
-  replyTo: z.string().optional(),
-});
-export type SenderInput = z.infer<typeof senderInputSchema>;
-
-export interface SenderView {
-  name: string;
-  primary: string;
-  backups: string[];
-  from: string;
-  replyTo: string | undefined;
-  source: 'config' | 'api';
-  createdAt: string;
-  updatedAt: string;
-}
+import { senderInputSchema, type SenderInput, type SenderView } from './model.js';
 
 type SenderRow = Selectable<SendersTable>;
 

@@ -1,8 +1,9 @@
 // The page shell: header and navigation, the re-authorization banner shown on every page, the flash message, and the main content.
+import type { FastifyReply } from 'fastify';
 import type { CredentialStatus } from '../credentials/model.js';
 import { assetUrl } from './assets.js';
 import { csrfField } from './components.js';
-import type { Section } from './context.js';
+import type { PageContent, Section } from './context.js';
 import { html, type SafeHtml } from './html.js';
 import type { Flash, Session } from './sessions.js';
 
@@ -89,4 +90,14 @@ function flashBox(flash: Flash): SafeHtml {
   <p class="flash-title">${flash.title}</p>
   ${flash.message ? html`<p>${flash.message}</p>` : ''}
 </div>`;
+}
+
+/** Sends a rendered page with its status as HTML. */
+export function sendPage(reply: FastifyReply, content: Pick<PageContent, 'status'>, markup: string): FastifyReply {
+  return reply.status(content.status ?? 200).type('text/html; charset=utf-8').send(markup);
+}
+
+/** A page outside the session (sign-in, errors): same layout, no navigation. */
+export function publicPage(reply: FastifyReply, title: string, body: SafeHtml, status = 200): FastifyReply {
+  return sendPage(reply, { status }, layout({ title, section: undefined, session: undefined, body }).text);
 }

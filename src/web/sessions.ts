@@ -86,3 +86,8 @@ export function csrfMatches(session: Session, presented: unknown): boolean {
   const b = Buffer.from(session.csrfToken);
   return a.length === b.length && crypto.timingSafeEqual(a, b);
 }
+
+/** A random, URL-safe token (192 bits): one-time form bindings, setup links. */
+export function randomToken(): string {
+  return crypto.randomBytes(24).toString('base64url');
+}

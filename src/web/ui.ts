@@ -1,5 +1,4 @@
 // Mounts the web UI on the HTTP server: cookies, form bodies, security headers, the session and CSRF guard, the audit of UI actions, and every page.
-import crypto from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -10,7 +9,7 @@ import { statusOfError } from '../http/errorStatus.js';
 import { registerAssetRoutes } from './assets.js';
 import { attachSession, findSession, sessionOf, type PageContent, type WebContext } from './context.js';
 import { html } from './html.js';
-import { layout, URGENT_STATUSES } from './layout.js';
+import { layout, publicPage, sendPage, URGENT_STATUSES } from './layout.js';
 import { LoginGuard } from '../accounts/loginGuard.js';
 import { csrfMatches, SessionStore, type Session } from './sessions.js';
 import { registerAuthPages } from './pages/auth.js';
@@ -56,15 +55,6 @@ export function createWebContext(services: Services): WebContext {
     },
   };
   return ctx;
-}
-
-function sendPage(reply: FastifyReply, content: Pick<PageContent, 'status'>, markup: string): FastifyReply {
-  return reply.status(content.status ?? 200).type('text/html; charset=utf-8').send(markup);
-}
-
-/** A page outside the session (sign-in, errors): same layout, no navigation. */
-export function publicPage(reply: FastifyReply, title: string, body: ReturnType<typeof html>, status = 200): FastifyReply {
-  return sendPage(reply, { status }, layout({ title, section: undefined, session: undefined, body }).text);
 }
 
 export function registerWebUi(app: FastifyInstance, services: Services): WebContext {
@@ -155,8 +145,4 @@ function refuse(reply: FastifyReply, status: number, title: string, message: str
 }
 
 /** A random value for a cookie (CSRF of the sign-in form, browser binding of an OAuth sign-in). */
-export function randomToken(): string {
-  return crypto.randomBytes(24).toString('base64url');
-}
-
 export type { Session };

@@ -5,7 +5,6 @@ import type { ResolvedServer } from '../../servers/model.js';
 import type { Services } from '../../services.js';
 import { UpstreamError } from '../upstream.js';
 import { upstreamToken } from '../upstreamAuth.js';
-import type { CapabilityCache } from './capabilities.js';
 import { show, UpstreamImap } from './upstreamSession.js';
 
 export type UpstreamLogin =
@@ -27,7 +26,12 @@ export async function accountServer(services: Services, account: { name: string;
   return { ok: true, server, credential: server.auth.credential, user: server.username };
 }
 
-export async function loginUpstream(services: Services, account: { name: string; server: string }, cache: CapabilityCache, logger: Logger): Promise<UpstreamLogin> {
+/** Where a login reports the capabilities the server listed (the proxy's capability cache). */
+export interface CapabilitySink {
+  learned(server: ResolvedServer, capabilities: string[]): void;
+}
+
+export async function loginUpstream(services: Services, account: { name: string; server: string }, cache: CapabilitySink, logger: Logger): Promise<UpstreamLogin> {
   const resolved = await accountServer(services, account);
   if (!resolved.ok) return fail(resolved.reply);
   const { server, credential, user } = resolved;

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ProgramSettings } from '../../accounts/programSettings.js';
 import type { ProxyAccountView, RelayAccountView } from '../../accounts/model.js';
 import { ErrorCode, isMailgateError } from '../../errors.js';
-import type { SenderView } from '../../senders/service.js';
+import type { SenderView } from '../../senders/model.js';
 import type { ServerView } from '../../servers/model.js';
 import { csrfField, errorSummary, field, problemsByField } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';

@@ -5,7 +5,8 @@ import { csrfField, errorSummary, field, problemsByField } from '../components.j
 import { formText } from '../forms.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { html } from '../html.js';
-import { publicPage, randomToken } from '../ui.js';
+import { publicPage } from '../layout.js';
+import { randomToken } from '../sessions.js';
 import type { AdminUser } from '../adminAccounts.js';
 
 

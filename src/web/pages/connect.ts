@@ -4,7 +4,7 @@ import type { BrowserCallback } from '../../oauth/callbackRoute.js';
 import { csrfField } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { html } from '../html.js';
-import { randomToken } from '../ui.js';
+import { randomToken } from '../sessions.js';
 
 type NameParams = { Params: { name: string } };
 

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { google, microsoft } from '../../credentials/presets.js';
 import type { CredentialView } from '../../credentials/model.js';
 import { ErrorCode, isMailgateError } from '../../errors.js';
-import type { SenderView } from '../../senders/service.js';
+import type { SenderView } from '../../senders/model.js';
 import { SECURITY_MODES, SERVER_PROTOCOLS, type SecurityMode, type ServerProtocol, type ServerView } from '../../servers/model.js';
 import { testServer } from '../../servers/serverTest.js';
 import { parseServerInput } from '../../servers/service.js';
