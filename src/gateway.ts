@@ -16,7 +16,7 @@ import { startProxyListeners, stopProxyListeners } from './proxy/start.js';
 import { startRelayListeners } from './relay/index.js';
 import { ChangeFeed } from './store/changes.js';
 import { startRetention } from './retention/schedule.js';
-import { syncConfigFile } from './config/sync.js';
+import { syncConfigFile } from './configSync.js';
 
 export interface Gateway {
   readonly config: Config;

@@ -6,7 +6,7 @@ import { unlockKeyring } from '../secrets/masterKey.js';
 import { createServices, type Services } from '../services.js';
 import { openStore } from '../store/store.js';
 import { cliActor } from '../audit/auditLog.js';
-import { syncConfigFile as applyConfigFile } from '../config/sync.js';
+import { syncConfigFile as applyConfigFile } from '../configSync.js';
 import { isMailgateError } from '../errors.js';
 
 export interface ConfigOption {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { CredentialSettings, CredentialWarning } from './model.js';
+import { isLoopbackHost } from '../loopback.js';
 import { parseClientCertificate, parseServiceAccountKey } from '../oauth/assertions.js';
 import { GRANTS, google, IDENTITY_SCOPES, microsoft, MICROSOFT_AUTHORITY, MICROSOFT_CLOUD_PRESETS, MICROSOFT_CLOUDS, microsoftCloudOf, PROTOCOLS, PROVIDERS, type Endpoints, type MicrosoftCloud, type Protocol, type Provider } from './presets.js';
 
@@ -225,10 +226,6 @@ export function checkEndpointUrl(value: string): string | undefined {
   if (url.protocol === 'https:') return undefined;
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return undefined;
   return `expected an https:// URL (plain http is allowed only on loopback), got ${JSON.stringify(value)}`;
-}
-
-export function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 function invalid(problems: string[]): MailgateError {

@@ -1,7 +1,8 @@
 // Credential operations shared by the CLI and the API: add, change, remove, list and show, always through validation.
 import * as oidc from 'openid-client';
 import { ErrorCode, MailgateError } from '../errors.js';
-import { credentialPatchSchema, isLoopbackHost, resolveCredentialInput, type CredentialInput } from './input.js';
+import { credentialPatchSchema, resolveCredentialInput, type CredentialInput } from './input.js';
+import { isLoopbackHost } from '../loopback.js';
 import type { CredentialSettings, CredentialView } from './model.js';
 import { google, microsoft, MICROSOFT_AUTHORITY, type Endpoints } from './presets.js';
 import { settingsOf, type CredentialRepository } from './repository.js';

@@ -2,7 +2,7 @@
 // delegation) and Entra ID certificate credentials (private_key_jwt client assertions identified by x5t).
 import { createHash, createPrivateKey, createPublicKey, randomUUID, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { isLoopbackHost } from '../credentials/input.js';
+import { isLoopbackHost } from '../loopback.js';
 import { ErrorCode, MailgateError } from '../errors.js';
 
 /** @see https://datatracker.ietf.org/doc/html/rfc7523#section-2.1 */

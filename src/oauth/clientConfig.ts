@@ -2,7 +2,7 @@
 import * as oidc from 'openid-client';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { CredentialSettings } from '../credentials/model.js';
-import { isLoopbackHost } from '../credentials/input.js';
+import { isLoopbackHost } from '../loopback.js';
 import { microsoft, MICROSOFT_AUTHORITY } from '../credentials/presets.js';
 import type { ClientAuthMaterial } from '../credentials/repository.js';
 import { certificateClientAuth, parseClientCertificate } from './assertions.js';

@@ -1,7 +1,7 @@
 // Proves that applying mailgate.yaml to the store checks every name the file gives against the store first: all problems in one error, nothing written, and nothing removed that accounts or watchers still use.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config, RelayListenerConfig } from '../../src/config/load.js';
-import { syncConfigFile } from '../../src/config/sync.js';
+import { syncConfigFile } from '../../src/configSync.js';
 import { isMailgateError } from '../../src/errors.js';
 import { openTestServices, type TestServices } from '../support/services.js';
 

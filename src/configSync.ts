@@ -1,7 +1,7 @@
 // Applies mailgate.yaml's servers and senders to the store, after checking everything the file names against it: all problems in one error, nothing written unless none.
-import { ErrorCode, MailgateError } from '../errors.js';
-import type { Services } from '../services.js';
-import { definedInFile, describeProblems, referencesOf, type ConfigProblem, type Reference } from './references.js';
+import { ErrorCode, MailgateError } from './errors.js';
+import type { Services } from './services.js';
+import { definedInFile, describeProblems, referencesOf, type ConfigProblem, type Reference } from './config/references.js';
 
 type SyncServices = Pick<Services, 'config' | 'store' | 'serverRepo' | 'credentialRepo' | 'servers' | 'senders'>;
 
