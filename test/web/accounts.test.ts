@@ -202,6 +202,20 @@ describe('web UI: relay & proxies', () => {
     expect(unexpected(errors)).toEqual([]);
   });
 
+  it('refuses to delete the sender a relay account uses, naming the account on the servers page, and keeps it', async () => {
+    const page = await newPage(b.browser);
+    const errors = collectPageErrors(page);
+    await signInAsAdmin(app, page);
+    await page.goto(`${app.url}/senders/alarms/delete`);
+    await page.getByRole('button', { name: 'Delete sender alarms' }).click();
+    await page.waitForURL(`${app.url}/servers#senders`);
+    const flash = await page.locator('.flash.error').innerText();
+    expect(flash).toContain('Sender alarms was not deleted');
+    expect(flash).toContain('sender alarms is still used by relay account scanner');
+    expect((await app.services.senders.show('alarms')).name).toBe('alarms');
+    expect(unexpected(errors)).toEqual([]);
+  });
+
   it('deletes an account only after the confirmation page, after which its password is refused', async () => {
     const page = await newPage(b.browser);
     const errors = collectPageErrors(page);

@@ -242,7 +242,13 @@ ${usedBy.length > 0 ? html`<div class="hint warn"><p><strong>Still used by ${use
   });
 
   app.post<NameParams>('/senders/:name/delete', async (request, reply) => {
-    await services.senders.remove(request.params.name);
+    try {
+      await services.senders.remove(request.params.name);
+    } catch (err) {
+      // Still used by a relay account, or defined in mailgate.yaml: say why on the page instead of an error page.
+      if (!isMailgateError(err) || (err.code !== ErrorCode.STATE_CONFLICT && err.code !== ErrorCode.INPUT_INVALID)) throw err;
+      return ctx.redirectWithFlash(request, reply, '/servers#senders', { kind: 'error', title: `Sender ${request.params.name} was not deleted`, message: err.message });
+    }
     return ctx.redirectWithFlash(request, reply, '/servers#senders', { kind: 'success', title: `Deleted sender ${request.params.name}` });
   });
 }
