@@ -57,15 +57,13 @@ rm -rf "$tree/node_modules/.vite" "$tree/node_modules/.vitest"
 
 # 3. Native modules built against that Node's headers (no prebuilt binaries: only the npm registry is reachable).
 export PATH="$node_home/bin:$PATH"
-export npm_config_nodedir="$node_home"
-export npm_config_build_from_source=true
 built="$cache/better-sqlite3-$(node -p 'require(process.argv[1]).version' "$tree/node_modules/better-sqlite3/package.json")-$version.node"
 target="$tree/node_modules/better-sqlite3/build/Release/better_sqlite3.node"
 if [[ -f "$built" ]]; then
   cp "$built" "$target"
 else
   echo "with-node: building better-sqlite3 for Node $version"
-  (cd "$tree" && JOBS=max npm rebuild better-sqlite3 --loglevel=error >/dev/null)
+  (cd "$tree" && JOBS=max npm_config_nodedir="$node_home" npm_config_build_from_source=true npm rebuild better-sqlite3 --loglevel=error >/dev/null)
   cp "$target" "$built.tmp" && mv "$built.tmp" "$built"
 fi
 (cd "$tree" && node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()") || {
