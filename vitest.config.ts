@@ -8,9 +8,8 @@ export default defineConfig({
     reporters: ['default', './test/setup/summaryReporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Dovecot, Postfix and oidc-provider are real processes, and most tests wait on them and on sockets rather than
-    // compute: three files at once on two cores.
-    maxWorkers: 3,
+    // Dovecot, Postfix and oidc-provider are real processes; two cores: keep files few at once.
+    maxWorkers: 2,
     pool: 'forks',
   },
 });
