@@ -1,5 +1,5 @@
 // Builds the HTTP server (fastify): shared error shape, health routes, and the place where domain routes are mounted.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import { isMailgateError } from '../errors.js';
 import { statusOfError, UPSTREAM_CODES } from './errorStatus.js';
 import { registerCredentialRoutes } from '../credentials/routes.js';
@@ -13,10 +13,11 @@ import { registerApiKeyRoutes } from './apiKeyRoutes.js';
 import { findPrincipal, guardBeforeBody, requireScope } from './apiAuth.js';
 import { fieldsOf } from '../audit/auditLog.js';
 import { registerHealthRoutes } from './health.js';
+import { registerOpenApiRoute } from './openapi.js';
 import { registerWebUi } from '../web/ui.js';
 import { browserCallback } from '../web/pages/connect.js';
 
-export function buildHttpServer(services: Services, options: { onOAuthCallback?: CallbackListener } = {}): FastifyInstance {
+export function buildHttpServer(services: Services, options: { onOAuthCallback?: CallbackListener; /** Told of every route as it is added (tests compare them with the OpenAPI document). */ onRoute?: (route: RouteOptions) => void } = {}): FastifyInstance {
   const app = Fastify({
     loggerInstance: services.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Behind a reverse proxy the admin sets MAILGATE_PUBLIC_URL; we do not trust X-Forwarded-* blindly.
@@ -25,6 +26,7 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
   });
   // Before any route is added: API key guards move to onRequest, so nobody without a key gets a body read or parsed.
   app.addHook('onRoute', guardBeforeBody);
+  if (options.onRoute) app.addHook('onRoute', options.onRoute);
   // `curl -X POST -H 'Content-Type: application/json' …/refresh` sends the header with no body: take that as {}, as
   // fastify's default parser would not (FST_ERR_CTP_EMPTY_JSON_BODY). Anything else goes to the default parser.
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -91,6 +93,7 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
   registerMessageRoutes(app, services);
   registerWatcherRoutes(app, services);
   registerAccountRoutes(app, services);
+  registerOpenApiRoute(app);
   app.get<{ Querystring: { limit?: string; target?: string } }>('/api/v1/audit', { preHandler: requireScope(services.apiKeys, 'admin') }, async (request) => ({
     entries: await services.audit.list(Math.min(1000, Math.max(1, Number(request.query.limit ?? 100) || 100)), request.query.target ? { target: request.query.target } : {}),
   }));

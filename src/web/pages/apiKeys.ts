@@ -46,7 +46,7 @@ export function registerApiKeyPages(app: FastifyInstance, ctx: WebContext): void
       title: 'API keys',
       section: 'apikeys',
       body: html`<div class="page-head"><h1>API keys</h1><a class="button primary" href="/apikeys/new">Create API key</a></div>
-<p class="muted apikeys-intro">Applications send mail by calling <code>POST /api/v1/messages</code> with the header <code>Authorization: Bearer &lt;key&gt;</code>; scripts and mail clients fetch a credential’s access token the same way. Each key may do only what its scopes allow. Mailgate keeps only a hash of each key: a key is shown once, when it is created.</p>
+<p class="muted apikeys-intro">Applications send mail by calling <code>POST /api/v1/messages</code> with the header <code>Authorization: Bearer &lt;key&gt;</code>; scripts and mail clients fetch a credential’s access token the same way. Each key may do only what its scopes allow. Mailgate keeps only a hash of each key: a key is shown once, when it is created. Every route and request body is described in the <a href="/api/v1/openapi.json">OpenAPI document</a>.</p>
 ${ordered.length === 0
   ? emptyState(
       'No API keys yet',
