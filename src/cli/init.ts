@@ -5,7 +5,7 @@ import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.js';
 import { readEnvironment } from '../config/environment.js';
 import { STARTER_CONFIG } from '../config/starter.js';
 import { unlockKeyring } from '../secrets/masterKey.js';
-import { openStore } from '../store/store.js';
+import { databaseLabel, openStore } from '../store/store.js';
 
 export interface InitOptions {
   config?: string;
@@ -31,7 +31,7 @@ export async function initCommand(options: InitOptions, print: (line: string) =>
     if (config.masterKey.kind === 'env') print(`master key from MAILGATE_MASTER_KEY (key id ${keyring.current.id})`);
     else if (createdKeyFile) print(`created the master key file ${config.masterKey.file} (mode 0600, key id ${keyring.current.id}): back it up`);
     else print(`master key file ${config.masterKey.file} exists already (key id ${keyring.current.id}): left as it is`);
-    print(`database ready: ${config.database.kind === 'sqlite' ? config.database.file : 'postgres'}`);
+    print(`database ready: ${config.database.kind === 'sqlite' ? config.database.file : databaseLabel(config.database)}`);
     // A path inside the current directory is shown short; any other is shown whole (not as ../../etc/…).
     const relative = path.relative(process.cwd(), configFile);
     const shown = relative && !relative.startsWith('..') ? relative : configFile;
