@@ -131,6 +131,71 @@ function jsonSchemaOf(name: string, schema: z.ZodType): Record<string, unknown> 
   return rest;
 }
 
+/**
+ * What Mailgate POSTs to webhooks (src/inbound/payload.ts WebhookBody, src/alerts/channels.ts AlertNotice). These are
+ * TypeScript types, not zod schemas, so they are written out here; closed objects, so that a field added to a payload
+ * without a line here fails test/http/openapi.test.ts, which checks a real delivery against them.
+ */
+const nullable = (type: string) => ({ type: [type, 'null'] });
+const closed = (properties: Record<string, unknown>, optional: string[] = []) => ({ type: 'object', properties, required: Object.keys(properties).filter((k) => !optional.includes(k)), additionalProperties: false });
+const WEBHOOK_SCHEMAS: Record<string, unknown> = {
+  WebhookMailbox: closed({ name: { type: 'string' }, address: { type: 'string' } }),
+  InboundMessage: closed(
+    {
+      messageId: nullable('string'),
+      date: nullable('string'),
+      subject: nullable('string'),
+      from: { type: 'array', items: { $ref: '#/components/schemas/WebhookMailbox' } },
+      to: { type: 'array', items: { $ref: '#/components/schemas/WebhookMailbox' } },
+      cc: { type: 'array', items: { $ref: '#/components/schemas/WebhookMailbox' } },
+      replyTo: { type: 'array', items: { $ref: '#/components/schemas/WebhookMailbox' } },
+      inReplyTo: nullable('string'),
+      references: { type: 'array', items: { type: 'string' } },
+      headers: { type: 'object', additionalProperties: { type: 'string' } },
+      text: nullable('string'),
+      html: nullable('string'),
+      attachments: {
+        type: 'array',
+        items: closed(
+          { filename: nullable('string'), contentType: { type: 'string' }, size: { type: 'integer' }, contentId: nullable('string'), content: { type: 'string', contentEncoding: 'base64', description: 'inline while the attachments total up to 1 MB' }, omitted: { const: 'too_large' } },
+          ['content', 'omitted'],
+        ),
+      },
+      size: { type: 'integer', description: 'of the raw message, in bytes' },
+      parseError: { type: 'string', description: 'set when the MIME structure could not be parsed in full' },
+    },
+    ['parseError'],
+  ),
+  AckInfo: closed({ originalId: { type: 'string' }, originalMessageId: { type: 'string' }, idempotencyKey: nullable('string'), replier: { oneOf: [{ $ref: '#/components/schemas/WebhookMailbox' }, { type: 'null' }] }, firstLine: nullable('string') }),
+  MessageEvent: closed(
+    {
+      event: { enum: ['message', 'ack'], description: 'ack: a reply acknowledging mail Mailgate sent (then `ack` is set)' },
+      deliveryId: { type: 'string' },
+      watcher: { type: 'string' },
+      mailbox: closed({ server: { type: 'string' }, folder: { type: 'string' }, uid: nullable('integer'), uidValidity: nullable('string') }),
+      message: { $ref: '#/components/schemas/InboundMessage' },
+      ack: { $ref: '#/components/schemas/AckInfo' },
+    },
+    ['ack'],
+  ),
+  AlertEvent: closed({
+    event: { enum: ['alert.raised', 'alert.repeated', 'alert.resolved'] },
+    alert: closed({ id: { type: 'string' }, event: { enum: ['raised', 'repeated', 'resolved'] }, kind: { type: 'string' }, subject: { type: 'string' }, message: { type: 'string' }, link: nullable('string'), raisedAt: { type: 'string' }, resolvedAt: nullable('string') }),
+  }),
+};
+
+function webhook(summary: string, schema: string): Record<string, unknown> {
+  return {
+    post: {
+      summary,
+      description: 'Signed: X-Mailgate-Signature over the raw body with the webhook secret; X-Mailgate-Event names the event. See docs/webhooks.md for the signature, retries and answers.',
+      security: [],
+      requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } } },
+      responses: { '2XX': { description: 'Received; any other answer is retried' } },
+    },
+  };
+}
+
 /** The document, built once per process: the schemas do not change while it runs. */
 export function buildOpenApiDocument(): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -169,12 +234,17 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     },
   };
   for (const [name, schema] of Object.entries(BODIES)) schemas[name] = jsonSchemaOf(name, schema);
+  Object.assign(schemas, WEBHOOK_SCHEMAS);
   const errorContent = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
   return {
     openapi: '3.1.0',
     info: { title: 'Mailgate API', version: VERSION, description: 'The HTTP API of Mailgate, a self-hosted OAuth2 email gateway. Every route needs `Authorization: Bearer <api key>` (create one with `mailgate apikey create`) except this document.' },
     security: [{ apiKey: [] }],
     paths,
+    webhooks: {
+      message: webhook("A watcher's new message, or a reply acknowledging mail Mailgate sent (event ack), to the watcher's webhook URL", 'MessageEvent'),
+      alert: webhook('An alert raised, repeated or resolved, to alerts.webhook.url', 'AlertEvent'),
+    },
     components: {
       securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A Mailgate API key; each route names the scope it needs.' } },
       schemas,
