@@ -29,7 +29,7 @@ export interface PageContent {
   status?: number;
 }
 
-export type Section = 'credentials' | 'servers' | 'outbox' | 'inbound' | 'relay' | 'alerts' | 'apikeys' | 'audit' | 'account';
+export type Section = 'overview' | 'credentials' | 'servers' | 'outbox' | 'inbound' | 'relay' | 'alerts' | 'apikeys' | 'audit' | 'account';
 
 // A WeakMap keeps the session with its request without decorating fastify's types.
 const sessions = new WeakMap<FastifyRequest, Session>();

@@ -8,6 +8,7 @@ import { html, type SafeHtml } from './html.js';
 import type { Flash, Session } from './sessions.js';
 
 const NAV: ReadonlyArray<{ section: Section; href: string; label: string }> = [
+  { section: 'overview', href: '/overview', label: 'Overview' },
   { section: 'credentials', href: '/credentials', label: 'Credentials' },
   { section: 'servers', href: '/servers', label: 'Servers & senders' },
   { section: 'outbox', href: '/outbox', label: 'Outbox' },

@@ -21,6 +21,7 @@ import { registerInboundPages } from './pages/inbound.js';
 import { registerAlertPages } from './pages/alerts.js';
 import { registerApiKeyPages } from './pages/apiKeys.js';
 import { registerAccountPages } from './pages/accounts.js';
+import { registerOverviewPages } from './pages/overview.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -115,7 +116,6 @@ export function registerWebUi(app: FastifyInstance, services: Services): WebCont
       return publicPage(reply, status === 404 ? 'Not found' : 'Something went wrong', html`<section class="panel narrow"><h1>${status === 404 ? 'Not found' : 'That did not work'}</h1><p>${message}</p><p><a class="button secondary" href="/credentials">Back to Mailgate</a></p></section>`, status);
     });
 
-    ui.get('/', async (_request, reply) => reply.redirect('/credentials', 303));
     registerAuthPages(ui, ctx);
     registerCredentialPages(ui, ctx);
     registerConnectPages(ui, ctx);
@@ -125,6 +125,7 @@ export function registerWebUi(app: FastifyInstance, services: Services): WebCont
     registerAlertPages(ui, ctx);
     registerApiKeyPages(ui, ctx);
     registerAccountPages(ui, ctx);
+    registerOverviewPages(ui, ctx);
   });
   return ctx;
 }
