@@ -1,5 +1,6 @@
 // Watcher operations for the CLI and the API: validation against the servers, and telling the running watchers what changed.
 import type { AuditLog } from '../audit/auditLog.js';
+import { refuseRename } from '../patches.js';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { ServerRepository } from '../servers/repository.js';
 import { watcherInputSchema, type WatcherSettings, type WatcherView } from './model.js';
@@ -42,6 +43,7 @@ export class WatcherService {
     const row = await this.repo.get(name);
     if (row.source === 'config') throw new MailgateError(ErrorCode.INPUT_INVALID, `watcher ${name} is defined in the configuration file: change it there`);
     if (typeof patch !== 'object' || patch === null) throw new MailgateError(ErrorCode.INPUT_INVALID, 'body: expected a JSON object with the fields to change');
+    refuseRename('watcher', name, patch);
     const current = settingsOf(row);
     const p = patch as Record<string, unknown>;
     if (p.webhook !== undefined && (typeof p.webhook !== 'object' || p.webhook === null || Array.isArray(p.webhook))) {
@@ -50,7 +52,6 @@ export class WatcherService {
     const { graceSeconds: graceInput, ...webhook } = (p.webhook ?? {}) as { url?: string; secret?: string; graceSeconds?: unknown };
     const graceSeconds = checkGraceSeconds(graceInput);
     const merged = {
-      name,
       server: current.server,
       folder: current.folder,
       mode: current.mode,
@@ -59,6 +60,7 @@ export class WatcherService {
       enabled: current.enabled,
       ...(current.filterFrom || current.filterSubject ? { filter: { ...(current.filterFrom ? { from: current.filterFrom } : {}), ...(current.filterSubject ? { subject: current.filterSubject } : {}) } } : {}),
       ...p,
+      name,
       // The stored secret stays unless a new one is given (a form leaves it blank).
       webhook: { url: webhook.url ?? current.webhookUrl, secret: webhook.secret || this.repo.secretOf(row).reveal() },
     };

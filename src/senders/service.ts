@@ -1,5 +1,6 @@
 // Senders (outbound routes): a primary SMTP server, ordered backups, a default From and Reply-To; stored, validated, synced from mailgate.yaml.
 import type { Selectable } from 'kysely';
+import { refuseRename } from '../patches.js';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { ServerRepository } from '../servers/repository.js';
 import type { Store } from '../store/store.js';
@@ -27,7 +28,9 @@ export class SenderService {
   async update(name: string, patch: unknown): Promise<SenderView> {
     const current = await this.show(name);
     if (current.source === 'config') throw new MailgateError(ErrorCode.INPUT_INVALID, `sender ${name} is defined in the configuration file: change it there`);
-    const input = await this.#validate({ name, primary: current.primary, backups: current.backups, from: current.from, ...(current.replyTo ? { replyTo: current.replyTo } : {}), ...(patch as object) });
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new MailgateError(ErrorCode.INPUT_INVALID, 'body: expected a JSON object with the fields to change');
+    refuseRename('sender', name, patch);
+    const input = await this.#validate({ primary: current.primary, backups: current.backups, from: current.from, ...(current.replyTo ? { replyTo: current.replyTo } : {}), ...patch, name });
     await this.#save(input, 'api');
     return this.show(name);
   }

@@ -1,5 +1,6 @@
 // Server operations for the CLI, the API and mailgate.yaml: validation, configuration-time warnings, and the config file's servers kept in sync.
 import { ErrorCode, MailgateError } from '../errors.js';
+import { refuseRename } from '../patches.js';
 import type { CredentialRepository } from '../credentials/repository.js';
 import { settingsOf } from '../credentials/repository.js';
 import { serverInputSchema, type ResolvedServer, type ServerInput, type ServerView } from './model.js';
@@ -29,9 +30,9 @@ export class ServerService {
     const row = await this.repo.get(name);
     this.#assertEditable(row);
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new MailgateError(ErrorCode.INPUT_INVALID, 'body: expected a JSON object with the fields to change');
+    refuseRename('server', name, patch);
     const current = this.repo.toView(row, []);
     const merged = {
-      name,
       protocol: current.protocol,
       host: current.host,
       port: current.port,
@@ -41,6 +42,7 @@ export class ServerService {
       ...(current.tlsCa !== undefined ? { tlsCa: current.tlsCa } : {}),
       tlsRejectUnauthorized: current.tlsRejectUnauthorized,
       ...(patch as Record<string, unknown>),
+      name,
     };
     const input = parseServerInput(merged);
     await this.repo.save(recordOf(input, 'api'));

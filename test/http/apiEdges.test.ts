@@ -136,3 +136,32 @@ describe('an over-large message', () => {
     expect(body.error.message).toMatch(new RegExp(`^message: \\d+\\.\\d MB of request is over the ${limitMb} MB limit \\(outbox\\.maxMessageMegabytes`));
   });
 });
+
+describe('a PATCH names the definition in its URL only', () => {
+  it('refuses a body naming another server, sender or watcher (400 naming both), and leaves both as they were', async () => {
+    const server = (name: string, host: string) => ({ name, protocol: 'smtp', host, port: 587, security: 'starttls', auth: { type: 'none' } });
+    for (const s of [server('edge-a', 'a.example.test'), server('edge-b', 'b.example.test'), { name: 'edge-imap', protocol: 'imap', host: '127.0.0.1', port: 9, security: 'none', username: 'u', auth: { type: 'password', password: 'not-used' } }]) {
+      expect((await app.api('POST', '/api/v1/servers', s)).status).toBe(201);
+    }
+    for (const name of ['edge-sa', 'edge-sb']) expect((await app.api('POST', '/api/v1/senders', { name, primary: 'edge-a', from: `${name}@example.test` })).status).toBe(201);
+    for (const name of ['edge-wa', 'edge-wb']) {
+      expect((await app.api('POST', '/api/v1/watchers', { name, server: 'edge-imap', enabled: false, webhook: { url: 'https://hooks.example.test/in', secret: 'a-webhook-secret-123456' } })).status).toBe(201);
+    }
+
+    const cases: Array<[string, string, string, Record<string, unknown>]> = [
+      ['servers', 'edge-a', 'edge-b', { name: 'edge-b', host: 'evil.example.test' }],
+      ['senders', 'edge-sa', 'edge-sb', { name: 'edge-sb', from: 'evil@example.test' }],
+      ['watchers', 'edge-wa', 'edge-wb', { name: 'edge-wb', folder: 'Evil' }],
+    ];
+    for (const [collection, target, other, body] of cases) {
+      const before = (await app.api('GET', `/api/v1/${collection}/${other}`)).json;
+      const refused = await app.api('PATCH', `/api/v1/${collection}/${target}`, body);
+      expect(refused.status, refused.text).toBe(400);
+      expect(refused.json.error.code).toBe('INPUT_INVALID');
+      expect(refused.json.error.message).toContain(`name cannot be changed (this is ${collection.slice(0, -1)} "${target}", the body names "${other}")`);
+      expect((await app.api('GET', `/api/v1/${collection}/${other}`)).json).toEqual(before);
+      // the same name as the URL is fine
+      expect((await app.api('PATCH', `/api/v1/${collection}/${target}`, { name: target })).status).toBe(200);
+    }
+  });
+});
