@@ -15,6 +15,7 @@ export class ClientConnection {
   #reader: LineReader;
   #secure: boolean;
   #authenticated = false;
+  #loginsInProgress = 0;
 
   constructor(
     socket: net.Socket,
@@ -75,6 +76,23 @@ export class ClientConnection {
     this.#socket = secure;
     this.#secure = true;
     this.#reader = new LineReader(secure, MAX_PRELOGIN_LINE_BYTES);
+  }
+
+  /**
+   * Runs part of a login the proxy works on for the client (the password check with its guard delay, the upstream
+   * login): the client's silence meanwhile is waiting for our answer, not idleness (see the listener's idle timer).
+   */
+  async loggingIn<T>(work: () => Promise<T>): Promise<T> {
+    this.#loginsInProgress += 1;
+    try {
+      return await work();
+    } finally {
+      this.#loginsInProgress -= 1;
+    }
+  }
+
+  get isLoggingIn(): boolean {
+    return this.#loginsInProgress > 0;
   }
 
   /** The login succeeded: counted as an authenticated session of the listener. */

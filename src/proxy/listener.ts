@@ -104,9 +104,10 @@ export async function startProxyListener(services: Services, id: string, config:
       }
       client = new ClientConnection(socket, address, isLoopback(address), config, secureContext, handle);
       sessions.add(client);
-      // Before login a client silent this long is closed (any byte it sends restarts the count).
+      // Before login a client silent this long is closed (any byte either way restarts the count).
       raw.setTimeout(services.config.proxy.loginTimeoutMs, () => {
-        if (client?.isAuthenticated) return;
+        // Silence while we check its password or log in upstream is the client waiting for us: the next byte re-arms it.
+        if (client?.isAuthenticated || client?.isLoggingIn) return;
         client?.write(protocol.loginTimedOut);
         raw.destroy();
       });

@@ -1,5 +1,6 @@
 // Proves every refusal of the POP3 proxy with its exact reply (wrong password, unknown account, password before TLS, lockout, upstream down, sign-in needed), the refresh after a revoked token, and hostile streams beside a healthy session.
 import crypto from 'node:crypto';
+import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { addConnected, login, microsoftCredential } from '../support/credentials.js';
 import { getFreePort } from '../testbed/ports.js';
@@ -209,6 +210,33 @@ it('closes a client that keeps talking but never logs in, five login timeouts af
   expect(chattering.text).toContain('+OK Capability list follows');
   expect(chattering.text).toContain('-ERR Disconnected: no login within 10 seconds of connecting\r\n');
 }, 20_000);
+
+it('keeps a client waiting silently while the upstream login takes longer than the login timeout (a server 400 ms away), and logs it in', async () => {
+  // A TCP relay that holds every chunk 400 ms each way in front of the real Dovecot: the upstream login (TLS, greeting,
+  // CAPA, AUTH) takes several seconds, longer than this file's 2 s login timeout, while the client only waits.
+  const relay = net.createServer((inbound) => {
+    const outbound = net.connect(bed.mail.ports.pop3s, '127.0.0.1');
+    const hold = (from: net.Socket, to: net.Socket) => from.on('data', (chunk: Buffer) => setTimeout(() => to.write(chunk), 400));
+    hold(inbound, outbound);
+    hold(outbound, inbound);
+    for (const socket of [inbound, outbound]) socket.on('error', () => undefined).on('close', () => setTimeout(() => (inbound.destroy(), outbound.destroy()), 400));
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const created = await proxy.app.api('POST', '/api/v1/servers', { name: 'bob-pop3s-far', protocol: 'pop3', host: '127.0.0.1', port: (relay.address() as net.AddressInfo).port, security: 'tls', tlsCa: bed.mail.caPem, username: bed.auth.users.bob.email, auth: { type: 'oauth2', credential: 'bob-m365' } });
+    expect(created.status, created.text).toBe(201);
+    await proxy.app.services.proxyAccounts.add({ name: 'reader-far', server: 'bob-pop3s-far', password: 'reader-far-password-1' });
+    const raw = await RawPop3.connect(proxy.implicit.address.port, { tls: { ca: proxy.certPem } });
+    expect(await raw.command('USER reader-far')).toMatch(/^\+OK/);
+    const started = Date.now();
+    expect(await raw.command('PASS reader-far-password-1', false, 15_000)).toMatch(/^\+OK Logged in/);
+    expect(Date.now() - started).toBeGreaterThan(2000); // it really was longer than the login timeout
+    expect(await raw.command('STAT', false, 15_000)).toMatch(/^\+OK \d+ \d+/);
+    raw.close();
+  } finally {
+    relay.close();
+  }
+}, 40_000);
 
 it('answers QUIT before login with +OK and closes', async () => {
   const raw = await RawPop3.connect(proxy.stls.address.port);

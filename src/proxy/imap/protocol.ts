@@ -168,10 +168,10 @@ class ImapSession {
     }
     // Whatever the client pipelines behind its login waits in the socket (and is the server's after a success).
     client.socket.pause();
-    const result = await this.services.proxyAccounts.login(user, password, { client: client.address, protocol: 'imap' });
+    const result = await client.loggingIn(() => this.services.proxyAccounts.login(user, password, { client: client.address, protocol: 'imap' }));
     if (!result.ok) {
       if (result.reason === 'invalid') {
-        await new Promise((resolve) => setTimeout(resolve, result.delayMs));
+        await client.loggingIn(() => new Promise((resolve) => setTimeout(resolve, result.delayMs)));
         client.write(`${tag} NO [AUTHENTICATIONFAILED] Invalid credentials\r\n`);
       } else {
         const minutes = Math.max(1, Math.ceil(result.retryAfterMs / 60_000));
@@ -182,7 +182,7 @@ class ImapSession {
       return 'next';
     }
     const account = result.account;
-    const upstream = await loginUpstream(this.services, account, this.capabilities, this.logger);
+    const upstream = await client.loggingIn(() => loginUpstream(this.services, account, this.capabilities, this.logger));
     if (!upstream.ok) {
       this.logger.warn({ account: account.name, client: client.address, reason: upstream.detail }, 'IMAP proxy login: upstream login failed');
       logins.inc({ listener: LISTENER, outcome: upstream.outcome });

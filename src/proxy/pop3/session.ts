@@ -157,7 +157,7 @@ export class Pop3ProxySession {
   async #login(user: string, password: string): Promise<LoginEnd> {
     const { services, logger } = this.deps;
     const logins = services.metrics.listenerLogins;
-    const result = await services.proxyAccounts.login(user, password, { client: this.client.address, protocol: 'pop3' });
+    const result = await this.client.loggingIn(() => services.proxyAccounts.login(user, password, { client: this.client.address, protocol: 'pop3' }));
     if (!result.ok) {
       if (result.reason === 'locked') {
         logins.inc({ listener: LISTENER_LABEL, outcome: 'locked' });
@@ -165,7 +165,7 @@ export class Pop3ProxySession {
         return 'continue';
       }
       // the growing delay of the login guard, before the answer (unknown account and wrong password alike)
-      await new Promise((resolve) => setTimeout(resolve, result.delayMs));
+      await this.client.loggingIn(() => new Promise((resolve) => setTimeout(resolve, result.delayMs)));
       logins.inc({ listener: LISTENER_LABEL, outcome: 'invalid' });
       this.#write(Reply.invalid);
       this.#failedLogins += 1;
@@ -177,7 +177,7 @@ export class Pop3ProxySession {
     }
 
     const account = result.account;
-    const upstream = await loginUpstream(services, account, logger);
+    const upstream = await this.client.loggingIn(() => loginUpstream(services, account, logger));
     if (!upstream.ok) {
       logins.inc({ listener: LISTENER_LABEL, outcome: 'upstream_failed' });
       logger.warn({ client: this.client.address, account: account.name, server: account.server, reason: upstream.detail }, 'POP3 proxy: upstream login failed');
