@@ -3,7 +3,7 @@ import { readEnvironment } from '../config/environment.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { unlockKeyring } from '../secrets/masterKey.js';
-import { createServices, type Services } from '../services.js';
+import type { Services } from '../services.js';
 import { openStore } from '../store/store.js';
 import { cliActor } from '../audit/auditLog.js';
 import { syncConfigFile as applyConfigFile } from '../configSync.js';
@@ -25,6 +25,8 @@ export async function withServices<T>(options: ConfigOption, run: (services: Ser
   try {
     const { keyring, warnings } = await unlockKeyring(config.masterKey, store);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    // Loaded here, not at start-up: `mailgate --help` and verbs that fail early need none of it.
+    const { createServices } = await import('../services.js');
     const services = createServices(config, logger, store, keyring);
     await syncConfigFile(services);
     const result = await run(services);

@@ -1,13 +1,10 @@
 // `mailgate credential add|list|show|remove|authorize|refresh` and `mailgate token access-token`: thin shells over the credential services.
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import Fastify from 'fastify';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { CredentialView } from '../credentials/model.js';
 import type { GrantOutcome } from '../oauth/userGrant.js';
-import { registerCallbackRoute } from '../oauth/callbackRoute.js';
 import { readSecret } from './secretInput.js';
-import { runDeviceFlow } from '../oauth/deviceFlow.js';
 import { STATE_TTL_MS } from '../oauth/authorization.js';
 import type { Services } from '../services.js';
 import { withServices, type ConfigOption } from './context.js';
@@ -218,6 +215,7 @@ export function registerCredentialCommands(program: Command, print: Print = prin
           return print(`credential ${name} uses client credentials: no sign-in needed; access token issued, expires ${token.expiresAt ?? 'unknown'}`);
         }
         if (view.grant === 'device_code') {
+          const { runDeviceFlow } = await import('../oauth/deviceFlow.js');
           outcome = await runDeviceFlow(services.credentialRepo, services.logger, name, (prompt) => {
             print(`To connect ${name}, open ${prompt.verificationUri} and enter the code ${prompt.userCode} (valid until ${prompt.expiresAt}).`);
             if (prompt.verificationUriComplete) print(`Or open ${prompt.verificationUriComplete}`);
@@ -264,6 +262,7 @@ export function registerCredentialCommands(program: Command, print: Print = prin
  */
 async function authorizeInBrowser(services: Services, name: string, timeoutMs: number, print: Print): Promise<GrantOutcome> {
   const { listen } = services.config;
+  const [{ default: Fastify }, { registerCallbackRoute }] = await Promise.all([import('fastify'), import('../oauth/callbackRoute.js')]);
   const temporary = Fastify({ logger: false });
   let resolveOutcome!: (outcome: GrantOutcome) => void;
   const outcome = new Promise<GrantOutcome>((resolve) => (resolveOutcome = resolve));

@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { ServerView } from '../servers/model.js';
-import { testServer } from '../servers/serverTest.js';
 import { withServices, type ConfigOption } from './context.js';
 import { collect, collectWhole, CONFIG_OPTION_HELP, printLine, table, type Print } from './format.js';
 
@@ -112,6 +111,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
     .action((name: string, options: ConfigOption & { sendTo?: string; from?: string; json?: boolean }) =>
       withServices(options, async (services) => {
         const server = services.serverRepo.resolve(await services.serverRepo.get(name));
+        const { testServer } = await import('../servers/serverTest.js');
         const report = await testServer(server, services, {
           ...(options.sendTo ? { sendTo: options.sendTo } : {}),
           ...(options.from ? { from: options.from } : {}),
