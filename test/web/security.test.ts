@@ -139,7 +139,7 @@ describe('web UI access control', () => {
     const form = await admin.request('GET', '/login');
     const res = await admin.request('POST', '/login', { _csrf: Client.csrfOf(form.text), username: 'admin', password: ADMIN_PASSWORD, next: '//evil.example/x' });
     expect(res.status).toBe(303);
-    expect(res.location).toBe('/credentials');
+    expect(res.location).toBe('/overview');
   });
 });
 

@@ -56,7 +56,7 @@ describe('the page after sign-in', () => {
   it('does not carry an off-site `next` into the sign-in form', async () => {
     const form = await new FormClient(app.url).request('GET', '/login?next=/%09/evil.example');
     expect(form.status).toBe(200);
-    expect(form.text).toContain('name="next" value="/credentials"');
+    expect(form.text).toContain('name="next" value="/overview"');
   });
 });
 

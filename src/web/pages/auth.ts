@@ -18,7 +18,8 @@ import type { AdminUser } from '../adminAccounts.js';
  * @see https://url.spec.whatwg.org/#concept-basic-url-parser
  */
 function safeNext(next: unknown, publicUrl: string): string {
-  const fallback = '/credentials';
+  // Without a page to return to, sign-in lands on the overview: what needs a person now.
+  const fallback = '/overview';
   if (typeof next !== 'string' || !next.startsWith('/')) return fallback;
   let url: URL;
   try {
