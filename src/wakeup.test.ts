@@ -11,7 +11,7 @@ describe('Wakeup', () => {
     wakeup.wake();
     const started = Date.now();
     await wakeup.sleep(60_000);
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(10_000); // far below the 60 s it asked for: the remembered wake ended it
     const timed = Date.now();
     await wakeup.sleep(20);
     expect(Date.now() - timed).toBeGreaterThanOrEqual(15);

@@ -157,7 +157,7 @@ describe('openStore (PostgreSQL)', () => {
     await expect(missing).rejects.toMatchObject({ message: expect.not.stringContaining('secret') });
   });
 
-  it("wakes another instance's change feed within a second through NOTIFY, also after its LISTEN connection was cut", async () => {
+  it("wakes another instance's change feed through NOTIFY long before its poll, also after its LISTEN connection was cut", async () => {
     const url = await freshPostgresDatabase();
     const [writer, reader] = await Promise.all([openStore({ kind: 'postgres', url }), openStore({ kind: 'postgres', url })]);
     // A poll interval of ten minutes: only a notification can deliver the change in time.
@@ -171,7 +171,9 @@ describe('openStore (PostgreSQL)', () => {
       await writer.changes.record('servers', 'smtp-a');
       await waitFor(async () => seen.length === 1);
       expect(seen[0]!.name).toBe('smtp-a');
-      expect(seen[0]!.at - t0).toBeLessThan(1000);
+      // Far sooner than the ten-minute poll: only the notification can have brought it (the bound is loose on purpose:
+      // a loaded CI machine may take a second or two, and this is not a speed test).
+      expect(seen[0]!.at - t0).toBeLessThan(30_000);
 
       // The server drops the LISTEN connection (restart, failover): the feed reconnects and is woken again.
       await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query ilike 'LISTEN%'`.execute(writer.db);
@@ -180,7 +182,7 @@ describe('openStore (PostgreSQL)', () => {
       await writer.changes.record('servers', 'smtp-b');
       await waitFor(async () => seen.length === 2);
       expect(seen[1]!.name).toBe('smtp-b');
-      expect(seen[1]!.at - t1).toBeLessThan(1000);
+      expect(seen[1]!.at - t1).toBeLessThan(30_000);
     } finally {
       await feed.stop();
       await Promise.all([writer.close(), reader.close()]);

@@ -67,6 +67,6 @@ describe('MultilineDecoder', () => {
     decoder.push(Buffer.from('\r\n.\r\n'));
     expect(decoder.done).toBe(true);
     expect(decoder.result().length).toBe(big.length + 2);
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(performance.now() - started).toBeLessThan(10_000); // quadratic decoding of 20 MB would take minutes
   });
 });
