@@ -144,6 +144,8 @@ ${healthHint(w)}
 function healthHint(w: WatcherView): SafeHtml {
   if (!w.enabled) return html`<div class="hint"><p><strong>Disabled:</strong> this watcher does not read its mailbox.</p></div>`;
   if (w.status.state === 'backoff' || w.status.state === 'error') return html`<div class="hint bad"><p><strong>The watcher cannot read its mailbox</strong> and keeps retrying: ${w.status.lastError ?? 'no error recorded'}</p><p>Check the server ${w.server}, its credential and the folder ${w.folder}.</p></div>`;
+  // Between two failed attempts the watcher is 'connecting' with the last failure still recorded: still failing.
+  if (w.status.state === 'connecting' && w.status.lastError !== null) return html`<div class="hint bad"><p><strong>The watcher cannot read its mailbox</strong> and is trying again now; the last attempt failed: ${w.status.lastError}</p><p>Check the server ${w.server}, its credential and the folder ${w.folder}.</p></div>`;
   if (w.status.parked > 0) return html`<div class="hint bad"><p><strong>${w.status.parked} message${w.status.parked === 1 ? '' : 's'} parked:</strong> the webhook did not accept ${w.status.parked === 1 ? 'it' : 'them'}, so ${w.status.parked === 1 ? 'it stays' : 'they stay'} unacknowledged in the mailbox. Fix the receiver, then Retry each one below.</p></div>`;
   return html``;
 }
