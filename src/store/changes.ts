@@ -4,6 +4,9 @@ import type { Kysely } from 'kysely';
 import type { Logger } from '../log.js';
 import type { Database } from './tables.js';
 
+/** The PostgreSQL channel `ChangeLog` notifies on after each write, so other instances poll at once instead of within a second. */
+export const CHANGES_CHANNEL = 'mailgate_changes';
+
 export type ChangeTopic = 'credentials' | 'servers' | 'senders' | 'watchers';
 
 export interface Change {

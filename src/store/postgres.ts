@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { ErrorCode, MailgateError } from '../errors.js';
+import { redactDatabaseUrl } from './databaseUrl.js';
 
 /** libpq's sslmode values Mailgate honours; `prefer`/`allow` (try TLS, fall back to plain) have no safe equivalent. */
 const SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
@@ -18,19 +19,6 @@ export interface PostgresSettings {
   poolSize: number;
   /** The URL with its password replaced, for messages and logs. */
   redacted: string;
-}
-
-/** The URL with any password replaced by `***`: the only form of it that reaches a message or a log. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    for (const key of [...parsed.searchParams.keys()]) if (/pass/i.test(key)) parsed.searchParams.set(key, '***');
-    return parsed.toString();
-  } catch {
-    // Not parseable: cut everything between "://" and the last "@" (user:password) rather than risk echoing it.
-    return url.replace(/^([a-z]+:\/\/)[^/]*@/i, '$1***@');
-  }
 }
 
 function invalid(redacted: string, text: string): MailgateError {
@@ -173,9 +161,6 @@ export function connectionError(cause: unknown, settings: PostgresSettings): Mai
   }
   return new MailgateError(ErrorCode.STORE_UNAVAILABLE, `cannot connect to PostgreSQL at ${where}: ${text}`, { cause });
 }
-
-/** The channel `ChangeLog` notifies on after each write, so other instances poll at once instead of within a second. */
-export const CHANGES_CHANNEL = 'mailgate_changes';
 
 export interface ListenerEvents {
   /** A notification arrived, or the connection was (re)made and notifications may have been missed: read now. */

@@ -6,9 +6,10 @@ import { Kysely, PostgresDialect, SqliteDialect, sql, type Dialect } from 'kysel
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { DatabaseLocation } from '../config/load.js';
 import type { Database } from './tables.js';
-import { ChangeLog, type ChangeSignal } from './changes.js';
+import { CHANGES_CHANNEL, ChangeLog, type ChangeSignal } from './changes.js';
 import { migrate, type MigrationReport } from './migrate.js';
-import { CHANGES_CHANNEL, checkConnection, createPool, listenForNotifications, postgresSettings, redactDatabaseUrl, type PostgresSettings } from './postgres.js';
+import { redactDatabaseUrl } from './databaseUrl.js';
+import type { PostgresSettings } from './postgres.js';
 
 export interface Store {
   readonly db: Kysely<Database>;
@@ -43,7 +44,7 @@ export async function openStore(location: DatabaseLocation): Promise<Store> {
   return {
     db,
     kind: location.kind,
-    changes: new ChangeLog(db, postgres ? notifications(db, postgres) : undefined),
+    changes: new ChangeLog(db, postgres ? notifications(db, postgres.settings, postgres.listen) : undefined),
     migration,
     async ping() {
       try {
@@ -70,8 +71,12 @@ export async function openStore(location: DatabaseLocation): Promise<Store> {
   };
 }
 
-async function createDialect(location: DatabaseLocation): Promise<{ dialect: Dialect; postgres?: PostgresSettings }> {
+type Listen = typeof import('./postgres.js').listenForNotifications;
+
+async function createDialect(location: DatabaseLocation): Promise<{ dialect: Dialect; postgres?: { settings: PostgresSettings; listen: Listen } }> {
   if (location.kind === 'postgres') {
+    // pg loads only for a PostgreSQL URL: every `mailgate` command on the SQLite default starts without it.
+    const { checkConnection, createPool, listenForNotifications, postgresSettings } = await import('./postgres.js');
     const settings = postgresSettings(location.url);
     const pool = createPool(settings);
     try {
@@ -80,7 +85,7 @@ async function createDialect(location: DatabaseLocation): Promise<{ dialect: Dia
       await pool.end().catch(() => {});
       throw err;
     }
-    return { dialect: new PostgresDialect({ pool }), postgres: settings };
+    return { dialect: new PostgresDialect({ pool }), postgres: { settings, listen: listenForNotifications } };
   }
   let database: SQLite.Database;
   try {
@@ -102,12 +107,12 @@ async function createDialect(location: DatabaseLocation): Promise<{ dialect: Dia
 }
 
 /** PostgreSQL: a NOTIFY after each logged change wakes every other instance's feed through its LISTEN connection. */
-function notifications(db: Kysely<Database>, settings: PostgresSettings): ChangeSignal {
+function notifications(db: Kysely<Database>, settings: PostgresSettings, listen: Listen): ChangeSignal {
   return {
     notify: async () => {
       await sql`select pg_notify(${CHANGES_CHANNEL}, '')`.execute(db);
     },
-    listen: (events) => listenForNotifications(settings, CHANGES_CHANNEL, events),
+    listen: (events) => listen(settings, CHANGES_CHANNEL, events),
   };
 }
 
