@@ -275,6 +275,25 @@ export interface ChangesTable {
   at: string;
 }
 
+/** A `serve` process on this database: its heartbeat says it is alive (status, the web UI, fair shares of watchers). */
+export interface InstancesTable {
+  id: string;
+  hostname: string;
+  pid: number;
+  version: string;
+  started_at: string;
+  heartbeat_at: string;
+  stopped_at: string | null;
+}
+
+/** A piece of work that must run in one instance at a time (a watcher, the alert loop), held until `expires_at`. */
+export interface LeasesTable {
+  name: string;
+  owner: string;
+  expires_at: string;
+  acquired_at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   credentials: CredentialsTable;
@@ -295,4 +314,6 @@ export interface Database {
   relay_accounts: RelayAccountsTable;
   proxy_accounts: ProxyAccountsTable;
   changes: ChangesTable;
+  instances: InstancesTable;
+  leases: LeasesTable;
 }
