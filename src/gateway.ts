@@ -78,7 +78,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // The worker finishes its sends before HTTP drains and the store closes; a message accepted meanwhile stays queued
     // (durable) for the next start.
     lifecycle.onStop('outbox worker', () => worker.stop(config.shutdownTimeoutMs));
-    const watchers = new WatcherManager(services, logger.child({ component: 'watchers' }));
+    // This instance among the others on the database: heartbeats (status shows them) and leases (each watcher and the
+    // alert loop runs in one instance). SQLite has one instance: leases and "running" marks left by a crash are stale.
+    if (store.kind === 'sqlite') {
+      await services.leases.releaseAll();
+      await services.instances.markOthersStopped();
+    }
+    await services.instances.start();
+    lifecycle.onStop('instance registration', () => services.instances.stop());
+    const coordination = { leases: services.leases, instance: services.instances, leaseMs: config.instances.leaseMs };
+    const watchers = new WatcherManager(services, logger.child({ component: 'watchers' }), coordination);
+    services.watchersHere = () => watchers.owned();
     services.watcherChanged = (name) => watchers.changed(name);
     await watchers.start();
     lifecycle.onStop('watchers', () => watchers.stop());
@@ -98,8 +108,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     lifecycle.onStop('change feed', () => changes.stop());
     const retention = startRetention(services, logger.child({ component: 'retention' }));
     lifecycle.onStop('retention', () => retention.stop());
-    services.alerts.start();
-    lifecycle.onStop('alerts', () => services.alerts.stop());
+    // One instance evaluates and sends alerts: the holder of the "alerts" lease, kept across its evaluation interval.
+    const alertLeaseMs = Math.max(config.instances.leaseMs, 2 * config.alerts.evaluateMs);
+    services.alerts.start({ gate: () => services.leases.acquire('alerts', services.instances.id, alertLeaseMs) });
+    lifecycle.onStop('alerts', async () => {
+      await services.alerts.stop();
+      await services.leases.release(services.instances.id, ['alerts']).catch(() => undefined);
+    });
     if (firstAdmin.kind === 'setup') {
       // The one way in on a fresh install without MAILGATE_ADMIN_PASSWORD: a single-use link, valid for 24 hours.
       logger.warn({ setupUrl: `${config.publicUrl}/setup?token=${firstAdmin.token}`, expiresAt: firstAdmin.expiresAt }, 'no admin account yet: open setupUrl in a browser to create one (single use)');

@@ -22,6 +22,8 @@ import { AuditLog } from './audit/auditLog.js';
 import { AdminAccounts } from './web/adminAccounts.js';
 import { ProxyAccounts, RelayAccounts } from './accounts/service.js';
 import { ListenerRegistry } from './listeners/registry.js';
+import { LeaseRepository } from './instances/leases.js';
+import { InstanceRegistry } from './instances/registry.js';
 
 export interface Services {
   config: Config;
@@ -45,6 +47,8 @@ export interface Services {
   watchers: WatcherService;
   /** Tells the running watchers of this process that a definition changed (set by the gateway). */
   watcherChanged: (name: string) => void;
+  /** The watchers running in this process (set by the gateway; none elsewhere). */
+  watchersHere: () => string[];
   metrics: Metrics;
   alerts: AlertService;
   audit: AuditLog;
@@ -56,6 +60,10 @@ export interface Services {
   proxyAccounts: ProxyAccounts;
   /** The relay and proxy listeners of this process, their state and sessions (empty outside `serve`). */
   listeners: ListenerRegistry;
+  /** The `serve` processes on this database (this process registers only in `serve`)… */
+  instances: InstanceRegistry;
+  /** …and the leases that give each watcher and the alert loop to one of them. */
+  leases: LeaseRepository;
 }
 
 /** The redirect URI every provider must know: shown by `credential show`, pasted into the provider's portal. */
@@ -100,6 +108,7 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     watcherRepo,
     watchers: new WatcherService(watcherRepo, serverRepo, (name) => services.watcherChanged(name)),
     watcherChanged: () => undefined,
+    watchersHere: () => [],
     metrics,
     alerts: undefined as unknown as AlertService,
     audit,
@@ -107,6 +116,8 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     relayAccounts: new RelayAccounts({ store, audit, logger: logger.child({ component: 'relay-accounts' }), guard: { maxFailures: config.relay.login.maxFailures, lockoutMs: config.relay.login.lockoutMs } }, senders),
     proxyAccounts: new ProxyAccounts({ store, audit, logger: logger.child({ component: 'proxy-accounts' }), guard: { maxFailures: config.proxy.login.maxFailures, lockoutMs: config.proxy.login.lockoutMs } }, serverRepo),
     listeners,
+    instances: new InstanceRegistry(store, config.instances.leaseMs),
+    leases: new LeaseRepository(store),
   };
   services.alerts = new AlertService(services, logger.child({ component: 'alerts' }));
   return services;

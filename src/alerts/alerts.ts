@@ -44,14 +44,19 @@ export class AlertService {
     private readonly logger: Logger,
   ) {}
 
-  start(): void {
+  /** Evaluates only while `gate` says yes, when given: several instances share a database, one of them alerts. */
+  #gate: (() => Promise<boolean>) | undefined;
+
+  start(options: { gate?: () => Promise<boolean> } = {}): void {
+    this.#gate = options.gate;
     this.#started = true;
     this.#timer = setTimeout(() => this.#tick(), 1000);
   }
 
   #tick(): void {
     clearTimeout(this.#timer);
-    this.#running = this.evaluate()
+    const gate = this.#gate;
+    this.#running = (gate ? gate().then((mine) => (mine ? this.evaluate() : undefined)) : this.evaluate())
       .catch((err: unknown) => this.logger.error({ err }, 'alert evaluation failed'))
       .finally(() => {
         this.#running = undefined;

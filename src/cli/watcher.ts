@@ -1,6 +1,7 @@
 // `mailgate watcher …` and `mailgate status`: thin shells over the watcher service and a one-screen summary (credentials, outbox, watchers, relay and proxy listeners) for people and cron.
 import type { Command } from 'commander';
 import { currentConditions } from '../alerts/conditions.js';
+import { ago, instanceOverview, type InstanceOverview } from '../instances/overview.js';
 import { cliActor } from '../audit/auditLog.js';
 import { ErrorCode, MailgateError } from '../errors.js';
 import { ListenerRegistry, type ListenerSnapshot, type ListenerStatus } from '../listeners/registry.js';
@@ -103,22 +104,33 @@ export function registerWatcherCommands(program: Command, print: Print = printLi
         // The relay and proxy listeners as the running `serve` last wrote them (this process listens on nothing).
         const snapshot = await ListenerRegistry.readSnapshot(services.store);
         for (const l of snapshot?.listeners ?? []) if (l.state === 'failed') problems.push(`listener failed (${l.id}, ${l.listen}): ${l.error ?? 'no reason recorded'} — fix it and restart \`mailgate serve\``);
+        const instances = await instanceOverview(services.store, services.config.instances.leaseMs);
         const failedCount = Number(failed?.n ?? 0);
         // The alert looks at the last hour; status, which cron runs now and then, at the last 24 hours.
         if (failedCount > 0 && !problems.some((p) => p.startsWith('send failing'))) {
           problems.push(`send failing: ${failedCount} message${failedCount > 1 ? 's' : ''} failed in the last 24 h — see the web UI's Outbox (Failed) or GET /api/v1/messages?status=failed`);
         }
-        if (o.json) print(JSON.stringify({ ok: problems.length === 0, problems, credentials: credentials.map((c) => ({ name: c.name, status: c.status, expiresAt: c.expiresAt })), outbox: { ...depth, failedLast24h: failedCount }, watchers: watchers.map((w) => ({ name: w.name, ...w.status })), listeners: snapshot ?? null }, null, 2));
+        if (o.json) print(JSON.stringify({ ok: problems.length === 0, problems, credentials: credentials.map((c) => ({ name: c.name, status: c.status, expiresAt: c.expiresAt })), outbox: { ...depth, failedLast24h: failedCount }, watchers: watchers.map((w) => ({ name: w.name, ...w.status })), listeners: snapshot ?? null, instances }, null, 2));
         else {
           print(`credentials: ${credentials.length} (${summarize(credentials.map((c) => c.status))})`);
           print(`outbox: ${depth.queued} waiting${depth.oldestQueuedAt ? `, oldest since ${depth.oldestQueuedAt}` : ''}; ${failedCount} failed in 24 h`);
           print(`watchers: ${watchers.length} (${summarize(watchers.map((w) => (w.enabled ? w.status.state : 'disabled')))})`);
+          for (const line of instanceLines(instances)) print(line);
           for (const line of listenerLines(snapshot, services.config.relay.listeners.length + (services.config.proxy.imap ? 1 : 0) + (services.config.proxy.pop3 ? 1 : 0))) print(line);
           print(problems.length === 0 ? 'all good' : `needs attention:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
         }
         if (problems.length > 0) process.exitCode = 1;
       }),
     );
+}
+
+/** The instances section of `mailgate status`: each running serve with its heartbeat and what it runs. */
+function instanceLines(instances: InstanceOverview[]): string[] {
+  const alive = instances.filter((i) => i.alive);
+  if (instances.length === 0) return ['instances: none has run yet (`mailgate serve` registers one)'];
+  const line = (i: InstanceOverview) =>
+    `  ${i.hostname} pid ${i.pid} (${i.id}, ${i.version}): ${i.alive ? `running since ${i.startedAt}, heartbeat ${ago(i.heartbeatAt)}` : i.stoppedAt ? `stopped ${ago(i.stoppedAt)}` : `silent since ${ago(i.heartbeatAt)} (crashed or cut off)`}${i.watchers.length ? `; watchers ${i.watchers.join(', ')}` : ''}${i.alerts ? '; alerts' : ''}`;
+  return [`instances: ${alive.length} running`, ...[...alive, ...instances.filter((i) => !i.alive).slice(0, 3)].map(line)];
 }
 
 /** The listeners section of `mailgate status`: one line each with state, address, TLS and certificate, and when serve wrote it. */

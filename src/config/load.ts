@@ -98,6 +98,10 @@ export interface Config {
     readonly repeatMs: number;
     readonly evaluateMs: number;
   };
+  /** Coordination of the instances sharing a database: a watcher or the alert loop whose instance stops renewing its lease moves to another one after `leaseMs`. */
+  readonly instances: {
+    readonly leaseMs: number;
+  };
   /** How long finished messages keep their bodies, and rows and audit entries are kept (`mailgate prune`, hourly in serve). */
   readonly retention: {
     readonly messageBodyMs: number;
@@ -240,6 +244,9 @@ export function loadConfig(options: LoadConfigOptions): Config {
       command: fromFile.alerts?.command ? { path: fromFile.alerts.command.path, args: fromFile.alerts.command.args ?? [], timeoutMs: (fromFile.alerts.command.timeoutSeconds ?? 30) * 1000 } : undefined,
       repeatMs: (fromFile.alerts?.repeatMinutes ?? 60) * 60_000,
       evaluateMs: (fromFile.alerts?.evaluateSeconds ?? 30) * 1000,
+    },
+    instances: {
+      leaseMs: (fromFile.instances?.leaseSeconds ?? 30) * 1000,
     },
     retention: {
       messageBodyMs: (fromFile.retention?.messageBodyDays ?? 7) * 86_400_000,

@@ -141,6 +141,12 @@ export const configFileSchema = z.strictObject({
       evaluateSeconds: z.number({ error: 'expected seconds, 5-3600' }).min(5, { error: 'expected seconds, 5-3600' }).max(3600, { error: 'expected seconds, 5-3600' }).optional(),
     })
     .optional(),
+  instances: z
+    .strictObject({
+      /** Several instances on one PostgreSQL database: how long a watcher (or the alert loop) stays with an instance that stopped answering. */
+      leaseSeconds: intIn(3, 600, 'seconds, ').optional(),
+    })
+    .optional(),
   retention: z
     .strictObject({
       messageBodyDays: z.number({ error: 'expected days, 1-3650' }).min(1, { error: 'expected days, 1-3650' }).max(3650, { error: 'expected days, 1-3650' }).optional(),

@@ -111,6 +111,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'DELETE', path: '/api/v1/proxy-accounts/:name', summary: 'Remove a proxy account', scope: admin, status: 204 },
   { method: 'GET', path: '/api/v1/audit', summary: 'The audit log: who, what, when, which fields (never values)', scope: admin, query: { limit: '1-1000, default 100', target: 'only entries about this name' }, status: 200 },
   { method: 'GET', path: '/api/v1/alerts', summary: 'Alerts', scope: admin, query: { status: 'active or resolved' }, status: 200 },
+  { method: 'GET', path: '/api/v1/instances', summary: 'The serve processes on this database: heartbeat, and the watchers and alert loop each runs', scope: admin, status: 200 },
 ];
 
 /** `/api/v1/servers/:name` → `/api/v1/servers/{name}`, and the parameter names in order. */

@@ -1,6 +1,7 @@
 // Builds the HTTP server (fastify): shared error shape, health routes, and the place where domain routes are mounted.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import { isMailgateError } from '../errors.js';
+import { instanceOverview } from '../instances/overview.js';
 import { statusOfError, UPSTREAM_CODES } from './errorStatus.js';
 import { registerCredentialRoutes } from '../credentials/routes.js';
 import { registerMessageRoutes } from '../outbox/routes.js';
@@ -99,6 +100,9 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
   }));
   app.get<{ Querystring: { status?: string } }>('/api/v1/alerts', { preHandler: requireScope(services.apiKeys, 'admin') }, async (request) => ({
     alerts: await services.alerts.list(request.query.status === 'active' || request.query.status === 'resolved' ? request.query.status : undefined),
+  }));
+  app.get('/api/v1/instances', { preHandler: requireScope(services.apiKeys, 'admin') }, async () => ({
+    instances: await instanceOverview(services.store, services.config.instances.leaseMs),
   }));
   return app;
 }

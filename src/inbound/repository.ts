@@ -88,6 +88,11 @@ export class WatcherRepository {
     await this.store.changes.record('watchers', settings.name);
   }
 
+  /** Tells every running instance that `name` needs a look (a parked delivery was put back): the one running it acts. */
+  async announce(name: string): Promise<void> {
+    await this.store.changes.record('watchers', name);
+  }
+
   async remove(name: string): Promise<void> {
     await this.store.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('watchers').where('name', '=', name).execute();

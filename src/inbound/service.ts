@@ -123,6 +123,8 @@ export class WatcherService {
     if (!delivery || delivery.watcher !== name) throw new MailgateError(ErrorCode.NOT_FOUND, `watcher ${name} has no delivery ${JSON.stringify(id)}`);
     if (delivery.status !== 'parked') throw new MailgateError(ErrorCode.INPUT_INVALID, `delivery ${id} is ${delivery.status}; only parked deliveries can be retried`);
     await this.repo.recordDelivery(id, { status: 'pending', attempts: 0, nextAttemptAt: new Date().toISOString() });
+    // The watcher may run in another instance on the same database: the change log reaches it there.
+    await this.repo.announce(name);
     this.onChange(name);
   }
 

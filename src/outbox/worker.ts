@@ -49,6 +49,9 @@ export function createOutboxWorker(services: Services): OutboxWorker {
     logger: services.logger.child({ component: 'outbox' }),
     options: services.config.outbox,
     requeueOnStart: services.config.database.kind === 'sqlite',
+    // A message whose instance died goes back to the queue one lease period later (this worker renews its own).
+    leaseMs: services.config.instances.leaseMs,
+    leaseCheckMs: Math.max(500, Math.floor(services.config.instances.leaseMs / 3)),
     onAttempt: (server, outcome) => services.metrics.sends.inc({ server, outcome }),
   });
 }

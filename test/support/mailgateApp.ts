@@ -47,9 +47,11 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
     services.wakeOutbox = () => worker.wake();
     await worker.start();
   }
-  const watchers = options.watchers ? new WatcherManager(services, services.logger.child({ component: 'watchers' })) : undefined;
+  const watchers = options.watchers ? new WatcherManager(services, services.logger.child({ component: 'watchers' }), { leases: services.leases, instance: services.instances, leaseMs: services.config.instances.leaseMs }) : undefined;
   if (watchers) {
+    await services.instances.start();
     services.watcherChanged = (name) => watchers.changed(name);
+    services.watchersHere = () => watchers.owned();
     await watchers.start();
   }
   const proxies = options.proxies ? await startProxyListeners(services, services.logger.child({ component: 'proxy' })) : [];
@@ -81,6 +83,7 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
       await stopProxyListeners(proxies);
       await relay?.stop(2000);
       await watchers?.stop();
+      if (watchers) await services.instances.stop();
       await worker?.stop(5000);
       // A browser's preconnected sockets never send a request, so close() would wait for Node's 60 s headers timeout.
       const closing = http.close();

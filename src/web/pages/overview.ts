@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { AlertCondition } from '../../alerts/conditions.js';
 import { barChart } from '../charts.js';
-import { badge, emptyState, type Tone } from '../components.js';
+import { badge, emptyState, timeCell, type Tone } from '../components.js';
+import { instanceOverview, type InstanceOverview } from '../../instances/overview.js';
 import type { WebContext } from '../context.js';
 import { html, type SafeHtml } from '../html.js';
 import { loadOverview, type OverviewData } from '../overviewData.js';
@@ -25,7 +26,7 @@ export function registerOverviewPages(app: FastifyInstance, ctx: WebContext): vo
   app.get('/', async (_request, reply) => reply.redirect('/overview', 303));
 
   app.get('/overview', async (request, reply) => {
-    const data = await loadOverview(services.store, services.config.publicUrl);
+    const [data, instances] = await Promise.all([loadOverview(services.store, services.config.publicUrl), instanceOverview(services.store, services.config.instances.leaseMs)]);
     const body = html`<div class="page-head"><h1>Overview</h1></div>
 <section class="overview-section" aria-labelledby="attention-title">
 <h2 id="attention-title">Needs attention${data.conditions.length > 0 ? ` (${data.conditions.length})` : ''}</h2>
@@ -33,7 +34,8 @@ ${data.conditions.length === 0
   ? emptyState('All good', 'Nothing needs a person now: every credential has a working grant, mail goes out and every watcher reads its mailbox.')
   : html`<ul class="attention-list">${data.conditions.map((c) => attentionItem(c, services.config.publicUrl))}</ul>`}
 </section>
-${charts(data)}`;
+${charts(data)}
+${instanceSection(instances)}`;
     return ctx.page(request, reply, { title: data.conditions.length > 0 ? `Overview (${data.conditions.length} to fix)` : 'Overview', section: 'overview', body });
   });
 }
@@ -70,5 +72,26 @@ ${barChart({ id: 'chart-credentials', title: 'Credential failures', hours, serie
 </div>
 ${barChart({ id: 'chart-outbox', title: 'Outbox depth', hours, level: true, series: [{ label: 'waiting', values: data.outboxDepth, tone: 'info' }] })}
 </div>
+</section>`;
+}
+
+/** Which `serve` runs what: one row per running instance (and the few last stopped ones), with its heartbeat. */
+function instanceSection(instances: InstanceOverview[]): SafeHtml {
+  const shown = [...instances.filter((i) => i.alive), ...instances.filter((i) => !i.alive).slice(0, 3)];
+  const running = instances.filter((i) => i.alive).length;
+  return html`<section class="overview-section" aria-labelledby="instances-title">
+<h2 id="instances-title">Instances (${running} running)</h2>
+<p class="muted">The <code>mailgate serve</code> processes on this database. Each watcher runs in one of them; one that stops answering hands its watchers to the others after a lease period.</p>
+${shown.length === 0 ? html`<p>None has registered yet: a <code>serve</code> registers as it starts.</p>` : html`<div class="table-wrap"><table class="responsive instances-table">
+<caption class="visually-hidden">Instances</caption>
+<thead><tr><th scope="col">Instance</th><th scope="col">State</th><th scope="col">Last heartbeat</th><th scope="col">Runs</th><th scope="col">Version</th></tr></thead>
+<tbody>${shown.map((i) => html`<tr>
+  <td data-label="Instance"><span class="mono small">${i.hostname} pid ${i.pid}</span></td>
+  <td data-label="State">${i.alive ? badge('ok', 'Running') : i.stoppedAt ? badge('info', 'Stopped') : badge('bad', 'Silent')}</td>
+  <td data-label="Last heartbeat">${timeCell(i.heartbeatAt)}</td>
+  <td data-label="Runs">${i.watchers.length || i.alerts ? [...i.watchers.map((w) => `watcher ${w}`), ...(i.alerts ? ['alerts'] : [])].join(', ') : html`<span class="muted">—</span>`}</td>
+  <td data-label="Version">${i.version}</td>
+</tr>`)}</tbody>
+</table></div>`}
 </section>`;
 }
