@@ -4,7 +4,7 @@ import { VERSION } from '../version.js';
 import { registerAccountCommands } from './accounts.js';
 import { registerAdminCommands } from './admin.js';
 import { registerApiKeyCommands } from './apikey.js';
-import { registerBackupCommands } from './backup.js';
+import { registerBackupCommands, registerTransferCommands } from './backup.js';
 import { registerCredentialCommands } from './credential.js';
 import { registerMigrateCommand } from './migrate.js';
 import { registerPruneCommand } from './prune.js';
@@ -45,5 +45,6 @@ export function buildProgram(): Command {
   registerMigrateCommand(program);
   registerReadyCommand(program);
   registerBackupCommands(program);
+  registerTransferCommands(program);
   return program;
 }

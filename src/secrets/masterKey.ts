@@ -69,6 +69,26 @@ export async function unlockKeyring(source: MasterKeySource, store: Store): Prom
   return { keyring, createdKeyFile, warnings };
 }
 
+/** The master keys `source` holds, without touching any store; undefined when the key file does not exist (yet). */
+export function readMasterKeys(source: MasterKeySource): MasterKey[] | undefined {
+  if (source.kind === 'env') return parseKeyList(source.value, 'MAILGATE_MASTER_KEY');
+  return fs.existsSync(source.file) ? readKeyFile(source.file, []) : undefined;
+}
+
+/** The store's key check value (meta), sealed under the key it was set up with; undefined before the first start. */
+export function keyCheckOf(store: Store): Promise<string | undefined> {
+  return store.getMeta(KEY_CHECK_META);
+}
+
+/** True when `keyring` opens a key check value (one from another store, e.g. an export's). */
+export function opensKeyCheck(keyring: Keyring, check: string): boolean {
+  try {
+    return keyring.open(check, KEY_CHECK_CONTEXT) === KEY_CHECK_PLAINTEXT;
+  } catch {
+    return false;
+  }
+}
+
 /** Writes a new random key to `file` with mode 0600; refuses to overwrite an existing key. */
 export function createKeyFile(file: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
