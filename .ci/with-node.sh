@@ -53,6 +53,9 @@ mkdir -p "$tree"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [[ -e "$f" ]] && printf '%s\0' "$f"; done |
   tar --null -T - -cf -) | tar -xf - -C "$tree"
 cp -a "$root/node_modules" "$tree/node_modules"
+# dist/ as the machine's Node built it: tsc's output does not depend on Node's version, and test/setup/build.ts
+# rebuilds it anyway when it was not built from exactly these sources.
+if [[ -d "$root/dist" ]]; then cp -a "$root/dist" "$tree/dist"; fi
 rm -rf "$tree/node_modules/.vite" "$tree/node_modules/.vitest"
 
 # 3. Native modules built against that Node's headers (no prebuilt binaries: only the npm registry is reachable).
