@@ -16,6 +16,7 @@ import { startProxyListeners, stopProxyListeners } from './proxy/start.js';
 import { startRelayListeners } from './relay/index.js';
 import { ChangeFeed } from './store/changes.js';
 import { startRetention } from './retention/schedule.js';
+import { OUTBOX_CHANNEL, OutboxWakeups } from './outbox/wakeOthers.js';
 import { syncConfigFile } from './configSync.js';
 
 export interface Gateway {
@@ -56,7 +57,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // gives checked against the store first, all problems in one CONFIG_INVALID (exit 2) and nothing written.
     for (const notice of await syncConfigFile(services)) logger.warn({ key: notice.key }, `${notice.key}: ${notice.text}`);
     const worker = createOutboxWorker(services);
-    services.wakeOutbox = () => worker.wake();
+    // Several instances on PostgreSQL: a message accepted here also wakes the others' workers (NOTIFY), so an idle one
+    // sends it at once when this one is busy.
+    const outboxSignal = store.signal(OUTBOX_CHANNEL);
+    const wakeups = outboxSignal ? new OutboxWakeups(outboxSignal, logger.child({ component: 'outbox' })) : undefined;
+    services.wakeOutbox = () => {
+      worker.wake();
+      wakeups?.accepted();
+    };
 
     const firstAdmin = await services.admins.ensureFirstAdmin(config.adminPassword);
     if (firstAdmin.kind === 'created') logger.info({ username: firstAdmin.username }, 'created the first admin from MAILGATE_ADMIN_PASSWORD');
@@ -75,9 +83,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     scheduler.start();
     lifecycle.onStop('refresh scheduler', () => scheduler.stop());
     await worker.start();
+    const stopWakeups = wakeups?.listen(() => worker.wake());
     // The worker finishes its sends before HTTP drains and the store closes; a message accepted meanwhile stays queued
     // (durable) for the next start.
     lifecycle.onStop('outbox worker', () => worker.stop(config.shutdownTimeoutMs));
+    lifecycle.onStop('outbox wake-ups', async () => {
+      wakeups?.stop();
+      await stopWakeups?.();
+    });
     // This instance among the others on the database: heartbeats (status shows them) and leases (each watcher and the
     // alert loop runs in one instance). SQLite has one instance: leases and "running" marks left by a crash are stale.
     if (store.kind === 'sqlite') {

@@ -16,6 +16,8 @@ export interface Store {
   readonly kind: DatabaseLocation['kind'];
   /** Where writes to definitions are logged for the other running instances (and `serve` beside the CLI). */
   readonly changes: ChangeLog;
+  /** PostgreSQL: NOTIFY/LISTEN on `channel`, to wake the other instances (undefined on SQLite, which has one). */
+  signal(channel: string): ChangeSignal | undefined;
   /** What opening the store did to its schema (`mailgate migrate` prints it). */
   readonly migration: MigrationReport;
   /** Throws STORE_UNAVAILABLE when the database does not answer (used by /readyz). */
@@ -44,7 +46,8 @@ export async function openStore(location: DatabaseLocation): Promise<Store> {
   return {
     db,
     kind: location.kind,
-    changes: new ChangeLog(db, postgres ? notifications(db, postgres.settings, postgres.listen) : undefined),
+    changes: new ChangeLog(db, postgres ? notifications(db, postgres.settings, postgres.listen, CHANGES_CHANNEL) : undefined),
+    signal: (channel) => (postgres ? notifications(db, postgres.settings, postgres.listen, channel) : undefined),
     migration,
     async ping() {
       try {
@@ -107,12 +110,12 @@ async function createDialect(location: DatabaseLocation): Promise<{ dialect: Dia
 }
 
 /** PostgreSQL: a NOTIFY after each logged change wakes every other instance's feed through its LISTEN connection. */
-function notifications(db: Kysely<Database>, settings: PostgresSettings, listen: Listen): ChangeSignal {
+function notifications(db: Kysely<Database>, settings: PostgresSettings, listen: Listen, channel: string): ChangeSignal {
   return {
     notify: async () => {
-      await sql`select pg_notify(${CHANGES_CHANNEL}, '')`.execute(db);
+      await sql`select pg_notify(${channel}, '')`.execute(db);
     },
-    listen: (events) => listen(settings, CHANGES_CHANNEL, events),
+    listen: (events) => listen(settings, channel, events),
   };
 }
 

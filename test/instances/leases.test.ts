@@ -5,7 +5,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DatabaseLocation } from '../../src/config/load.js';
 import { LeaseRepository } from '../../src/instances/leases.js';
+import { createLogger } from '../../src/log.js';
 import { OutboxRepository } from '../../src/outbox/repository.js';
+import { OUTBOX_CHANNEL, OutboxWakeups } from '../../src/outbox/wakeOthers.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { openTestServices, type TestServices } from '../support/services.js';
 import { freshPostgresDatabase } from '../support/postgres.js';
@@ -93,3 +95,41 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (kind) => {
     expect(new Set([...claimed.values()].map((owners) => owners[0]!.split('-worker')[0])).size).toBe(2);
   });
 });
+
+describe('outbox wake-ups across instances (PostgreSQL)', () => {
+  it('a message accepted in one instance wakes the others through NOTIFY, one wake-up per burst, and SQLite has none to send', async () => {
+    const [a, b] = await twoStores('postgres');
+    const logger = createLogger('silent');
+    const sender = new OutboxWakeups(a.signal(OUTBOX_CHANNEL)!, logger);
+    const woken: number[] = [];
+    const stop = new OutboxWakeups(b.signal(OUTBOX_CHANNEL)!, logger).listen(() => woken.push(Date.now()));
+    try {
+      // The listener also wakes once when its connection is made (notifications may have been missed before it).
+      await eventuallyTrue(() => woken.length >= 1, 5000);
+      const connected = woken.length;
+      // Nothing else wakes this listener: no worker, no poll. Only the NOTIFY can.
+      sender.accepted();
+      await eventuallyTrue(() => woken.length > connected, 2000);
+      // A burst of 50 accepts: one NOTIFY now and one trailing, not fifty.
+      await new Promise((r) => setTimeout(r, 100));
+      const beforeBurst = woken.length;
+      for (let i = 0; i < 50; i++) sender.accepted();
+      await new Promise((r) => setTimeout(r, 400));
+      expect(woken.length - beforeBurst).toBeGreaterThanOrEqual(1);
+      expect(woken.length - beforeBurst).toBeLessThanOrEqual(2);
+    } finally {
+      sender.stop();
+      await stop();
+    }
+    const [sqlite] = await twoStores('sqlite');
+    expect(sqlite.signal(OUTBOX_CHANNEL)).toBeUndefined();
+  });
+});
+
+async function eventuallyTrue(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
