@@ -10,7 +10,7 @@ import { RefreshScheduler } from '../src/tokens/refreshScheduler.js';
 import { REPO_ROOT, startServe, tempDir, type ServeProcess } from '../test/support/cli.js';
 import { startPostgresCluster, type PostgresCluster } from '../test/setup/postgres.js';
 import { getFreePort } from '../test/testbed/ports.js';
-import { freshDatabase, openServices, peekOutbox, type Kind, type OpenedServices } from './support/benchDatabase.js';
+import { freshDatabase, openServices, peekOutbox, postgresActivity, type Kind, type PostgresActivity, type OpenedServices } from './support/benchDatabase.js';
 import { startBenchChild, type BenchChild } from './support/childProcess.js';
 import { busyFraction, machineSample, postmasterPid, processCpuMs, treeCpuMs } from './support/procCpu.js';
 
@@ -65,6 +65,9 @@ async function outboxRound(kind: Kind, instances: number, count: number): Promis
   const masterKey = generateMasterKey();
   const serves: ServeProcess[] = [];
   const folders: string[] = [];
+  let before: PostgresActivity | undefined;
+  /** The bench's own sequential scans of the outbox (its polls), left out of PostgreSQL's counters below. */
+  let benchScans = { count: 0, rows: 0 };
   try {
     // The installation, set up in process: a credential with a stored token (the sink takes any XOAUTH2 token), the sink as server, a sender, an API key.
     const setup = await openServices(database, masterKey);
@@ -74,6 +77,7 @@ async function outboxRound(kind: Kind, instances: number, count: number): Promis
     await setup.senders.add({ name: 'alerts', primary: 'sink', from: 'alerts@example.com' });
     const key = (await setup.apiKeys.create('bench', ['send'])).key.reveal();
     await setup.close();
+    if (kind === 'postgres') before = await postgresActivity(database);
 
     for (let i = 0; i < instances; i++) {
       const cwd = i === 0 ? database.cwd : tempDir('mailgate-bench-serve-');
@@ -127,6 +131,7 @@ async function outboxRound(kind: Kind, instances: number, count: number): Promis
       const wallMs = Date.now() - start;
       const busy = busyFraction(machine0, machineSample());
       const last = await peek.lastSent(since);
+      peek.scans.rows += WARMUP;
       if (last.n !== count || !last.last) throw new Error(`${label}: expected ${count} timed messages in the outbox, found ${last.n}`);
       const sentSeconds = (Date.parse(last.last) - start) / 1000;
       const per = (k: keyof typeof cpu0) => (cpu1[k] - cpu0[k]) / count;
@@ -139,12 +144,27 @@ async function outboxRound(kind: Kind, instances: number, count: number): Promis
       );
       return result;
     } finally {
+      benchScans = peek.scans;
       await peek.close();
     }
   } finally {
     for (const serve of serves) {
       const code = await serve.stop('SIGTERM');
       if (code !== 0) console.error(`  ${label}: serve exited with ${code}; its output ends:\n${serve.output().slice(-2000)}`);
+    }
+    const baseline = before;
+    if (baseline && serves.length === instances) {
+      // What PostgreSQL did for the whole round (start, warm-up, timed messages, stop), per message sent.
+      await sleep(300); // the backends report their counters as they exit
+      const after = await postgresActivity(database);
+      const total = WARMUP + count;
+      const per = (v: number) => (v / total).toFixed(2);
+      const tables = after.tables.slice(0, 4).map((t) => {
+        const b = baseline.tables.find((x) => x.table === t.table);
+        const own = t.table === 'outbox' ? benchScans : { count: 0, rows: 0 };
+        return `${t.table} seq scans ${per(t.seqScans - (b?.seqScans ?? 0) - own.count)} (rows ${per(t.seqRows - (b?.seqRows ?? 0) - own.rows)}), index scans ${per(t.idxScans - (b?.idxScans ?? 0))} (rows ${per(t.idxRows - (b?.idxRows ?? 0))}), ins ${per(t.inserted - (b?.inserted ?? 0))}, upd ${per(t.updated - (b?.updated ?? 0))}`;
+      });
+      console.log(`      postgres per message (whole round, the bench's own polls left out): ${per(after.commits - baseline.commits - benchScans.count)} commits; ${tables.join('; ')}`);
     }
     await database.drop();
     for (const folder of folders) fs.rmSync(folder, { recursive: true, force: true });

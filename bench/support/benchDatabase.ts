@@ -73,19 +73,28 @@ export interface OutboxPeek {
   /** Last sent_at of the messages created at or after `since` (ISO), and how many there are. */
   lastSent(since: string): Promise<{ last: string | null; n: number }>;
   close(): Promise<void>;
+  /** The peek's own reads so far: each is one sequential scan of the outbox (subtract them from PostgreSQL's counters). */
+  scans: { count: number; rows: number };
 }
 
 export async function peekOutbox(database: BenchDatabase): Promise<OutboxPeek> {
   const COUNTS = `select sum(case when status = 'sent' then 1 else 0 end) as sent, sum(case when status = 'failed' then 1 else 0 end) as failed, sum(case when status in ('queued', 'sending') then 1 else 0 end) as pending from outbox`;
   const LAST = 'select max(sent_at) as last, count(*) as n from outbox where created_at >= $1';
   type Counts = { sent: number | string | null; failed: number | string | null; pending: number | string | null };
-  const numbers = (r: Counts) => ({ sent: Number(r.sent ?? 0), failed: Number(r.failed ?? 0), pending: Number(r.pending ?? 0) });
+  const scans = { count: 0, rows: 0 };
+  const numbers = (r: Counts) => {
+    const c = { sent: Number(r.sent ?? 0), failed: Number(r.failed ?? 0), pending: Number(r.pending ?? 0) };
+    scans.count += 1;
+    scans.rows += c.sent + c.failed + c.pending;
+    return c;
+  };
   if (database.kind === 'sqlite') {
     const { default: Database } = await import('better-sqlite3');
     const db = new Database(database.url.slice('sqlite:'.length), { readonly: true });
     const counts = db.prepare(COUNTS);
     const last = db.prepare(LAST.replace('$1', '?'));
     return {
+      scans,
       counts: async () => numbers(counts.get() as Counts),
       lastSent: async (since) => last.get(since) as { last: string | null; n: number },
       close: async () => {
@@ -96,11 +105,39 @@ export async function peekOutbox(database: BenchDatabase): Promise<OutboxPeek> {
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
   return {
+    scans,
     counts: async () => numbers((await client.query<Counts>(COUNTS)).rows[0]!),
     lastSent: async (since) => {
       const row = (await client.query<{ last: string | null; n: string }>(LAST, [since])).rows[0]!;
+      scans.count += 1;
+      scans.rows += Number(row.n); // at least; the table holds the warm-up too (added by the caller)
       return { last: row.last, n: Number(row.n) };
     },
     close: () => client.end(),
   };
+}
+
+export interface PostgresActivity {
+  commits: number;
+  /** Per table: sequential scans, rows they read, index scans, rows fetched through indexes, rows inserted and updated. */
+  tables: { table: string; seqScans: number; seqRows: number; idxScans: number; idxRows: number; inserted: number; updated: number }[];
+}
+
+/** PostgreSQL's own counters for a database (read after its clients have disconnected, so every backend has reported). */
+export async function postgresActivity(database: BenchDatabase): Promise<PostgresActivity> {
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    const db = await client.query<{ xact_commit: string }>('select xact_commit from pg_stat_database where datname = current_database()');
+    const rows = await client.query<Record<string, string | null>>(
+      'select relname, seq_scan, seq_tup_read, idx_scan, idx_tup_fetch, n_tup_ins, n_tup_upd from pg_stat_user_tables order by coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) + n_tup_ins + n_tup_upd desc',
+    );
+    const n = (v: string | null | undefined) => Number(v ?? 0);
+    return {
+      commits: n(db.rows[0]?.xact_commit),
+      tables: rows.rows.map((r) => ({ table: String(r.relname), seqScans: n(r.seq_scan), seqRows: n(r.seq_tup_read), idxScans: n(r.idx_scan), idxRows: n(r.idx_tup_fetch), inserted: n(r.n_tup_ins), updated: n(r.n_tup_upd) })),
+    };
+  } finally {
+    await client.end();
+  }
 }
