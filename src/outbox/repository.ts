@@ -215,8 +215,9 @@ export class OutboxRepository {
       // One statement, so the choice and the update are atomic under SQLite's single writer. No outer
       // "status = queued" here: with it, SQLite walks every queued row of the status index to test the IN list
       // (a claim cost 1.3 ms with 4,000 waiting); without it, it looks the few chosen ids up by primary key.
-      // PostgreSQL has several writers: instances claiming at once skip each other's locked rows (SKIP LOCKED), and
-      // the outer status check makes a row another claim took first drop out when its lock is waited for anyway.
+      // PostgreSQL has several writers: the inner select locks the rows it picks and skips those another claim holds
+      // (SKIP LOCKED), re-checking a row's status once locked, so the update only touches rows this claim holds. (An
+      // outer status check would be redundant, and made PostgreSQL scan every queued row: 9.4 ms a claim instead of 0.8.)
       .where('id', 'in', (eb) =>
         eb
           .selectFrom('outbox')
@@ -227,7 +228,6 @@ export class OutboxRepository {
           .limit(limit)
           .$if(this.store.kind === 'postgres', (qb) => qb.forUpdate().skipLocked()),
       )
-      .$if(this.store.kind === 'postgres', (qb) => qb.where('status', '=', 'queued'))
       .returningAll()
       .execute();
   }

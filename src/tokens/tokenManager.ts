@@ -95,7 +95,7 @@ export class TokenManager {
       return current;
     }
     try {
-      const token = await this.refresh(name, { force: options.forceRefresh ?? false });
+      const token = await this.refresh(name, { force: options.forceRefresh ?? false, seenExpiresAt: row.expires_at });
       await this.#touch(name);
       return token;
     } catch (err) {
@@ -112,31 +112,34 @@ export class TokenManager {
    * Refreshes now. Concurrent callers in this process share one request; across processes the database
    * lease makes the others wait and then read the stored result. A failure reaches every waiter.
    */
-  refresh(name: string, options: { force?: boolean } = {}): Promise<AccessToken> {
+  refresh(name: string, options: { force?: boolean; seenExpiresAt?: string | null } = {}): Promise<AccessToken> {
     this.#recent.delete(name);
     let pending = this.#inflight.get(name);
     if (!pending) {
-      pending = this.#refreshUnderLease(name, options.force ?? true).finally(() => this.#inflight.delete(name));
+      pending = this.#refreshUnderLease(name, options.force ?? true, options.seenExpiresAt).finally(() => this.#inflight.delete(name));
       this.#inflight.set(name, pending);
     }
     return pending;
   }
 
-  async #refreshUnderLease(name: string, force: boolean): Promise<AccessToken> {
+  async #refreshUnderLease(name: string, force: boolean, seenExpiresAt?: string | null): Promise<AccessToken> {
     const startedAt = Date.now();
+    // Another instance replaced the token since the caller looked: take it, even when the provider's tokens live
+    // shorter than the refresh margin (else each waiting instance would refresh once more in turn).
+    const usable = (r: CredentialRow) => this.#currentToken(r) !== undefined && (this.#isFresh(r) || (seenExpiresAt !== undefined && r.expires_at !== seenExpiresAt && r.expires_at !== null && Date.parse(r.expires_at) > Date.now()));
     let row: CredentialRow | undefined;
     while (!(row = await this.repo.acquireLease(name, this.#owner, this.#leaseMs))) {
       if (Date.now() - startedAt > this.#leaseMs * 2) throw new MailgateError(ErrorCode.TOKEN_REFRESH_FAILED, `credential ${name}: another instance holds the refresh lease for too long`);
       await sleep(100);
       const current = await this.repo.get(name);
-      if (!current.refresh_lease_until && this.#isFresh(current) && this.#currentToken(current)) return this.#currentToken(current)!;
+      if (!current.refresh_lease_until && usable(current)) return this.#currentToken(current)!;
     }
     let released = false;
     try {
       // An explicit refresh (Refresh, `mailgate credential refresh`) is how an admin retries after fixing a configuration error.
       this.#assertUsable(row, { retryConfiguration: force });
       // Another instance may have refreshed while we waited for the lease.
-      if (!force && this.#isFresh(row) && this.#currentToken(row)) return this.#currentToken(row)!;
+      if (!force && usable(row)) return this.#currentToken(row)!;
       const token = await this.#requestTokens(row);
       released = true; // saveTokens freed the lease in the same write
       return token;

@@ -21,6 +21,9 @@ it('delivers a message the relay answered 250 for, after a SIGKILL of serve and 
   const writeConfig = (submissionPort: number) => {
     const config = {
       outbox: { retryBaseSeconds: 1 },
+      // On PostgreSQL (MAILGATE_TEST_DATABASE=postgres) the killed instance's message goes back to the queue one
+      // lease period later (another instance may still be sending it); on SQLite at once.
+      instances: { leaseSeconds: 5 },
       servers: { submission: { protocol: 'smtp', host: '127.0.0.1', port: submissionPort, security: submissionPort === bed.mail.ports.submission ? 'starttls' : 'none', tlsCa: bed.mail.caPem, username: carol.email, auth: { type: 'password', password: carol.password } } },
       senders: { alarms: { primary: 'submission', from: carol.email } },
       relay: { listeners: [{ listen: `127.0.0.1:${relayPort}`, tls: 'starttls' }] },

@@ -104,7 +104,8 @@ describe('inbound pages', () => {
     const calls = await eventually(async () => bodiesFor(subject), (l) => l.length === 3, 10_000, 'the retried webhook call');
     expect(calls[2]).toMatchObject({ status: 200, signatureValid: true });
     expect(calls[2]!.body).toMatchObject({ event: 'message', watcher: 'carol-inbox', deliveryId: parked.id, message: { subject, text: 'Gate 2 opened.\n' } });
-    await eventually(() => watcherStatus('carol-inbox'), (s) => s.delivered === 1 && s.parked === 0, 5000, 'the delivery recorded');
+    // The retry restarted the watcher: the page is a snapshot, so wait until it is back in IDLE.
+    await eventually(() => watcherStatus('carol-inbox'), (s) => s.delivered === 1 && s.parked === 0 && s.state === 'idle', 10_000, 'the delivery recorded, and the watcher back in IDLE');
     await page.reload();
     expect((await page.locator('tbody tr', { hasText: subject }).locator('[data-label=Status]').innerText()).trim()).toBe('Delivered');
     expect(await page.getByRole('button', { name: /^Retry/ }).count()).toBe(0);
