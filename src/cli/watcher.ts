@@ -129,7 +129,7 @@ function instanceLines(instances: InstanceOverview[]): string[] {
   const alive = instances.filter((i) => i.alive);
   if (instances.length === 0) return ['instances: none has run yet (`mailgate serve` registers one)'];
   const line = (i: InstanceOverview) =>
-    `  ${i.hostname} pid ${i.pid} (${i.id}, ${i.version}): ${i.alive ? `running since ${i.startedAt}, heartbeat ${ago(i.heartbeatAt)}` : i.stoppedAt ? `stopped ${ago(i.stoppedAt)}` : `silent since ${ago(i.heartbeatAt)} (crashed or cut off)`}${i.watchers.length ? `; watchers ${i.watchers.join(', ')}` : ''}${i.alerts ? '; alerts' : ''}`;
+    `  ${i.hostname} pid ${i.pid} (${i.id}, ${i.version}): ${i.alive ? `running since ${i.startedAt}, heartbeat ${ago(i.heartbeatAt)}` : i.stoppedAt ? `stopped ${ago(i.stoppedAt)}` : `silent since ${ago(i.heartbeatAt)} (crashed or cut off)`}${i.watchers.length ? `; watchers ${i.watchers.join(', ')}` : ''}${i.alerts ? '; alerts' : ''}${i.sending ? `; sending ${i.sending} message${i.sending === 1 ? '' : 's'}` : ''}`;
   return [`instances: ${alive.length} running`, ...[...alive, ...instances.filter((i) => !i.alive).slice(0, 3)].map(line)];
 }
 

@@ -8,17 +8,24 @@ export interface InstanceOverview extends InstanceView {
   watchers: string[];
   /** Whether it runs the alert loop. */
   alerts: boolean;
+  /** Outbox messages it is sending now (their leases are its own). */
+  sending: number;
 }
 
 /** Running instances first; a stopped or silent one is listed (for a week) without anything it held. */
 export async function instanceOverview(store: Store, staleMs: number): Promise<InstanceOverview[]> {
-  const [instances, leases] = await Promise.all([listInstances(store, staleMs), new LeaseRepository(store).list()]);
+  const [instances, leases, sending] = await Promise.all([
+    listInstances(store, staleMs),
+    new LeaseRepository(store).list(),
+    store.db.selectFrom('outbox').select(['lease_owner', (eb) => eb.fn.countAll<number>().as('n')]).where('status', '=', 'sending').groupBy('lease_owner').execute(),
+  ]);
   const now = new Date().toISOString();
   const live = leases.filter((l) => l.expiresAt >= now);
   return instances.map((i) => ({
     ...i,
     watchers: i.alive ? live.filter((l) => l.owner === i.id && l.name.startsWith('watcher:')).map((l) => l.name.slice('watcher:'.length)) : [],
     alerts: i.alive && live.some((l) => l.owner === i.id && l.name === 'alerts'),
+    sending: Number(sending.find((s) => s.lease_owner === i.id)?.n ?? 0),
   }));
 }
 

@@ -36,6 +36,8 @@ export interface OutboxWorkerDependencies {
   /** How long a claim holds before another worker may take the message (default 5 minutes), and how often leases are renewed and expired ones requeued (10 s). */
   leaseMs?: number;
   leaseCheckMs?: number;
+  /** Whose leases its claims are (`serve`: the instance's id, so status can say which instance sends what). */
+  owner?: string;
 }
 
 /** The worker for a set of services, as `serve` runs it. */
@@ -52,12 +54,13 @@ export function createOutboxWorker(services: Services): OutboxWorker {
     // A message whose instance died goes back to the queue one lease period later (this worker renews its own).
     leaseMs: services.config.instances.leaseMs,
     leaseCheckMs: Math.max(500, Math.floor(services.config.instances.leaseMs / 3)),
+    owner: services.instances.id,
     onAttempt: (server, outcome) => services.metrics.sends.inc({ server, outcome }),
   });
 }
 
 export class OutboxWorker {
-  readonly #owner = `outbox-${crypto.randomUUID()}`;
+  readonly #owner: string;
   readonly #inflight = new Set<Promise<void>>();
   /** Ids of the messages this worker is sending now: their leases are renewed while the send lasts. */
   readonly #sending = new Set<string>();
@@ -72,6 +75,7 @@ export class OutboxWorker {
   readonly #leaseCheckMs: number;
 
   constructor(private readonly deps: OutboxWorkerDependencies) {
+    this.#owner = deps.owner ?? `outbox-${crypto.randomUUID()}`;
     this.#leaseMs = deps.leaseMs ?? LEASE_MS;
     this.#leaseCheckMs = deps.leaseCheckMs ?? LEASE_CHECK_MS;
     this.#batch = Math.max(1, Math.floor(deps.options.concurrency / 4));

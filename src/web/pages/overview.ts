@@ -89,7 +89,7 @@ ${shown.length === 0 ? html`<p>None has registered yet: a <code>serve</code> reg
   <td data-label="Instance"><span class="mono small">${i.hostname} pid ${i.pid}</span></td>
   <td data-label="State">${i.alive ? badge('ok', 'Running') : i.stoppedAt ? badge('info', 'Stopped') : badge('bad', 'Silent')}</td>
   <td data-label="Last heartbeat">${timeCell(i.heartbeatAt)}</td>
-  <td data-label="Runs">${i.watchers.length || i.alerts ? [...i.watchers.map((w) => `watcher ${w}`), ...(i.alerts ? ['alerts'] : [])].join(', ') : html`<span class="muted">—</span>`}</td>
+  <td data-label="Runs">${i.watchers.length || i.alerts || i.sending ? [...i.watchers.map((w) => `watcher ${w}`), ...(i.alerts ? ['alerts'] : []), ...(i.sending ? [`sending ${i.sending} message${i.sending === 1 ? '' : 's'}`] : [])].join(', ') : html`<span class="muted">—</span>`}</td>
   <td data-label="Version">${i.version}</td>
 </tr>`)}</tbody>
 </table></div>`}
