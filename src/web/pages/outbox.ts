@@ -2,7 +2,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isMailgateError } from '../../errors.js';
 import type { Mailbox } from '../../outbox/message.js';
-import type { AttemptRecord, MessageSummary, OutboxStatus, OutboxView } from '../../outbox/repository.js';
+import type { AttemptRecord, OutboxStatus, OutboxView } from '../../outbox/repository.js';
+import type { MessageSummary } from '../../outbox/summaries.js';
 import { badge, csrfField, emptyState, formatBytes, statusBadge, timeCell, truncate, type Tone } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { formText } from '../forms.js';
