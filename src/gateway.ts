@@ -101,7 +101,6 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     lifecycle.onStop('instance registration', () => services.instances.stop());
     const coordination = { leases: services.leases, instance: services.instances, leaseMs: config.instances.leaseMs };
     const watchers = new WatcherManager(services, logger.child({ component: 'watchers' }), coordination);
-    services.watchersHere = () => watchers.owned();
     services.watcherChanged = (name) => watchers.changed(name);
     await watchers.start();
     lifecycle.onStop('watchers', () => watchers.stop());

@@ -47,8 +47,6 @@ export interface Services {
   watchers: WatcherService;
   /** Tells the running watchers of this process that a definition changed (set by the gateway). */
   watcherChanged: (name: string) => void;
-  /** The watchers running in this process (set by the gateway; none elsewhere). */
-  watchersHere: () => string[];
   metrics: Metrics;
   alerts: AlertService;
   audit: AuditLog;
@@ -108,7 +106,6 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     watcherRepo,
     watchers: new WatcherService(watcherRepo, serverRepo, (name) => services.watcherChanged(name)),
     watcherChanged: () => undefined,
-    watchersHere: () => [],
     metrics,
     alerts: undefined as unknown as AlertService,
     audit,

@@ -62,11 +62,6 @@ export class WatcherManager {
     void this.#serialized(() => this.#reconcile(name));
   }
 
-  /** Watchers running in this instance now. */
-  owned(): string[] {
-    return [...this.#running.keys()].sort();
-  }
-
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
@@ -93,7 +88,7 @@ export class WatcherManager {
   async #balance(): Promise<void> {
     if (this.#stopped) return;
     const { leases, instance, leaseMs } = this.#coordination;
-    const enabled = (await this.#deps.repo.list()).filter((row) => settingsOf(row).enabled).map((row) => row.name);
+    const { enabled, share } = await this.#fairShare();
     const kept = await leases.renew(instance.id, [...this.#held].map(watcherLease), leaseMs);
     for (const name of [...this.#held]) {
       if (kept.has(watcherLease(name))) continue;
@@ -102,7 +97,6 @@ export class WatcherManager {
       await this.#stopRunning(name);
     }
     for (const name of [...this.#held]) if (!enabled.includes(name)) await this.#hand(name);
-    const share = Math.ceil(enabled.length / (await instance.aliveCount()));
     if (this.#held.size > share) {
       const surplus = [...this.#held].sort().at(-1)!;
       this.#deps.logger.info({ watcher: surplus, share }, 'handing a watcher to another instance (fair share)');
@@ -116,6 +110,12 @@ export class WatcherManager {
         await this.#reconcile(name);
       }
     }
+  }
+
+  /** The enabled watchers, and how many of them one instance runs: their count over the running instances, rounded up. */
+  async #fairShare(): Promise<{ enabled: string[]; share: number }> {
+    const enabled = (await this.#deps.repo.list()).filter((row) => settingsOf(row).enabled).map((row) => row.name);
+    return { enabled, share: Math.ceil(enabled.length / (await this.#coordination.instance.aliveCount())) };
   }
 
   /** Stops a watcher here and gives its lease back. */
@@ -143,8 +143,7 @@ export class WatcherManager {
     if (!this.#held.has(name)) {
       // Not ours: take it only when it is free (new, or its instance gave it back or died) and within our share.
       const { leases, instance, leaseMs } = this.#coordination;
-      const enabled = (await this.#deps.repo.list()).filter((r) => settingsOf(r).enabled).length;
-      if (this.#held.size >= Math.ceil(enabled / (await instance.aliveCount()))) return;
+      if (this.#held.size >= (await this.#fairShare()).share) return;
       if (!(await leases.acquire(watcherLease(name), instance.id, leaseMs))) return;
       this.#held.add(name);
     }

@@ -78,10 +78,6 @@ export class InstanceRegistry {
     return Math.max(1, Number(row?.n ?? 0));
   }
 
-  /** Every instance seen in the last week, running ones first, newest first. */
-  async list(): Promise<InstanceView[]> {
-    return listInstances(this.store, this.staleMs);
-  }
 }
 
 /** The instances of a database as `mailgate status` (another process) sees them. */

@@ -51,7 +51,6 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
   if (watchers) {
     await services.instances.start();
     services.watcherChanged = (name) => watchers.changed(name);
-    services.watchersHere = () => watchers.owned();
     await watchers.start();
   }
   const proxies = options.proxies ? await startProxyListeners(services, services.logger.child({ component: 'proxy' })) : [];
