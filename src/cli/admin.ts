@@ -1,12 +1,11 @@
 // `mailgate admin add|password|list|setup-link`: the web UI's admin accounts, managed on the server itself (passwords from env, file or stdin).
 import type { Command } from 'commander';
-import { readEnvironment } from '../config/environment.js';
-import { loadConfig } from '../config/load.js';
 import { ErrorCode, MailgateError } from '../errors.js';
 import { openStore } from '../store/store.js';
 import { AdminAccounts } from '../web/adminAccounts.js';
 import { table, type Print } from './format.js';
 import { readSecret } from './secretInput.js';
+import { loadCommandConfig } from './context.js';
 
 interface AdminOptions {
   config?: string;
@@ -82,7 +81,7 @@ async function passwordFrom(options: AdminOptions): Promise<string> {
 }
 
 async function withAccounts(options: AdminOptions, run: (accounts: AdminAccounts, publicUrl: string) => Promise<void>): Promise<void> {
-  const config = loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
+  const config = loadCommandConfig(options);
   const store = await openStore(config.database);
   try {
     await run(new AdminAccounts(store), config.publicUrl);

@@ -1,10 +1,9 @@
 // `mailgate apikey create|list|revoke`: manages API keys directly in the store (no master key needed: keys are hashed, not sealed).
 import type { Command } from 'commander';
 import { createApiKeyService, type ApiKeyService } from '../apikeys/apiKeys.js';
-import { readEnvironment } from '../config/environment.js';
-import { loadConfig } from '../config/load.js';
 import { openStore } from '../store/store.js';
 import { collect, table, type Print } from './format.js';
+import { loadCommandConfig } from './context.js';
 
 export interface ApiKeyCommandOptions {
   config?: string;
@@ -57,7 +56,7 @@ export function registerApiKeyCommands(program: Command, print: Print = (line) =
 }
 
 async function withApiKeys(options: ApiKeyCommandOptions, run: (apiKeys: ApiKeyService) => Promise<void>): Promise<void> {
-  const config = loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
+  const config = loadCommandConfig(options);
   const store = await openStore(config.database);
   try {
     await run(createApiKeyService(store));

@@ -2,9 +2,7 @@
 import type { Command } from 'commander';
 import { backupDatabase, restoreDatabase, type BackupSummary } from '../backup/sqliteBackup.js';
 import { exportInstallation, importInstallation, type TransferSummary } from '../backup/transfer.js';
-import { readEnvironment } from '../config/environment.js';
-import { loadConfig } from '../config/load.js';
-import type { ConfigOption } from './context.js';
+import { loadCommandConfig, type ConfigOption } from './context.js';
 import { CONFIG_OPTION_HELP, printLine, type Print } from './format.js';
 
 export function registerBackupCommands(program: Command, print: Print = printLine): void {
@@ -16,7 +14,7 @@ export function registerBackupCommands(program: Command, print: Print = printLin
     .option('--json', 'print the summary as JSON')
     .option('-c, --config <file>', CONFIG_OPTION_HELP)
     .action(async (file: string, options: ConfigOption & { force?: boolean; json?: boolean }) => {
-      const summary = await backupDatabase(loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) }), file, { overwrite: options.force });
+      const summary = await backupDatabase(loadCommandConfig(options), file, { overwrite: options.force });
       if (options.json) return print(JSON.stringify(summary, null, 2));
       print(`backed up to ${summary.file}: ${describe(summary)}`);
       print(`the master key is not in the backup: keep a copy of ${summary.masterKey} apart from it`);
@@ -29,7 +27,7 @@ export function registerBackupCommands(program: Command, print: Print = printLin
     .option('--json', 'print the summary as JSON')
     .option('-c, --config <file>', CONFIG_OPTION_HELP)
     .action(async (file: string, options: ConfigOption & { json?: boolean }) => {
-      const summary = await restoreDatabase(loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) }), file);
+      const summary = await restoreDatabase(loadCommandConfig(options), file);
       if (options.json) return print(JSON.stringify(summary, null, 2));
       print(`restored ${summary.file} from ${file}: ${describe(summary)}`);
       if (summary.previous) print(`the database it replaced is kept as ${summary.previous}`);
@@ -39,7 +37,6 @@ export function registerBackupCommands(program: Command, print: Print = printLin
 
 /** `mailgate export FILE` / `mailgate import FILE`. */
 export function registerTransferCommands(program: Command, print: Print = printLine): void {
-  const config = (options: ConfigOption) => loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
   program
     .command('export')
     .description('write the whole installation (SQLite or PostgreSQL) to FILE, secrets still sealed, to import elsewhere with the same master key')
@@ -48,7 +45,7 @@ export function registerTransferCommands(program: Command, print: Print = printL
     .option('--json', 'print the summary as JSON')
     .option('-c, --config <file>', CONFIG_OPTION_HELP)
     .action(async (file: string, options: ConfigOption & { force?: boolean; json?: boolean }) => {
-      const summary = await exportInstallation(config(options), file, { overwrite: options.force });
+      const summary = await exportInstallation(loadCommandConfig(options), file, { overwrite: options.force });
       if (options.json) return print(JSON.stringify(summary, null, 2));
       print(`exported the ${summary.database} database to ${summary.file}: ${describeRows(summary)}`);
       print(`its secrets stay sealed${summary.keyId ? ` with master key ${summary.keyId}` : ''}: importing needs that key; the file holds addresses and message bodies, keep it private`);
@@ -62,7 +59,7 @@ export function registerTransferCommands(program: Command, print: Print = printL
     .option('--json', 'print the summary as JSON')
     .option('-c, --config <file>', CONFIG_OPTION_HELP)
     .action(async (file: string, options: ConfigOption & { force?: boolean; json?: boolean }) => {
-      const summary = await importInstallation(config(options), file, { replace: options.force });
+      const summary = await importInstallation(loadCommandConfig(options), file, { replace: options.force });
       if (options.json) return print(JSON.stringify(summary, null, 2));
       print(`imported ${summary.file} into the ${summary.database} database: ${describeRows(summary)}`);
       print('start `mailgate serve`: credentials keep working without a new sign-in; people sign in to the web UI again');

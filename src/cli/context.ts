@@ -1,6 +1,6 @@
 // Opens configuration, store and keyring for one CLI command, runs it with the same services `serve` uses, and closes them.
 import { readEnvironment } from '../config/environment.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type Config } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { unlockKeyring } from '../secrets/masterKey.js';
 import type { Services } from '../services.js';
@@ -13,12 +13,17 @@ export interface ConfigOption {
   config?: string;
 }
 
+/** The configuration a command runs with: the environment, and the file `--config` names (else the default). */
+export function loadCommandConfig(options: ConfigOption): Config {
+  return loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
+}
+
 /**
  * Opens the services, runs `run`, closes them. With `audit`, a successful run is recorded in the audit log as done
  * by the operating-system user (field names only).
  */
 export async function withServices<T>(options: ConfigOption, run: (services: Services) => Promise<T>, audit?: { action: string; target?: string; fields?: string[] }): Promise<T> {
-  const config = loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
+  const config = loadCommandConfig(options);
   // CLI output is for people; logs go to stderr and only when something is wrong.
   const logger = createLogger(config.logLevel === 'debug' || config.logLevel === 'trace' ? config.logLevel : 'warn', process.stderr);
   const store = await openStore(config.database);

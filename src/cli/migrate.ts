@@ -1,9 +1,8 @@
 // `mailgate migrate`: brings the database's schema up to date and says what it did (serve and every command do the same on start).
 import type { Command } from 'commander';
-import { readEnvironment } from '../config/environment.js';
-import { loadConfig } from '../config/load.js';
 import { databaseLabel, openStore } from '../store/store.js';
 import { CONFIG_OPTION_HELP, printLine, type Print } from './format.js';
+import { loadCommandConfig } from './context.js';
 
 export function registerMigrateCommand(program: Command, print: Print = printLine): void {
   program
@@ -12,7 +11,7 @@ export function registerMigrateCommand(program: Command, print: Print = printLin
     .option('--json', 'print what was applied as JSON')
     .option('-c, --config <file>', CONFIG_OPTION_HELP)
     .action(async (options: { config?: string; json?: boolean }) => {
-      const config = loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
+      const config = loadCommandConfig(options);
       // The master key is not needed: migrations change the schema, never a sealed value.
       const store = await openStore(config.database);
       try {

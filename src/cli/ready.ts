@@ -1,10 +1,9 @@
 // `mailgate ready`: waits until the `serve` on the configured listen address answers /readyz (systemd's ExecStartPost, scripts).
 import { InvalidArgumentError, type Command } from 'commander';
-import { readEnvironment } from '../config/environment.js';
-import { loadConfig } from '../config/load.js';
 import { localGatewayUrl } from '../config/localUrl.js';
 import { ErrorCode, MailgateError } from '../errors.js';
 import { CONFIG_OPTION_HELP } from './format.js';
+import { loadCommandConfig } from './context.js';
 
 const POLL_MS = 250;
 
@@ -15,7 +14,7 @@ export function registerReadyCommand(program: Command): void {
     .option('-c, --config <file>', CONFIG_OPTION_HELP)
     .option('--timeout <seconds>', 'how long to wait', seconds, 60)
     .action(async (options: { config?: string; timeout: number }) => {
-      const config = loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
+      const config = loadCommandConfig(options);
       const url = localGatewayUrl(config.listen, '/readyz');
       const said = await waitUntilReady(url, options.timeout * 1000);
       process.stdout.write(`ready: ${url} answered ${said}\n`);

@@ -1,15 +1,14 @@
 // `mailgate serve`: runs the gateway until SIGINT/SIGTERM, then shuts down in order.
-import { loadConfig } from '../config/load.js';
-import { readEnvironment } from '../config/environment.js';
 import { startGateway } from '../gateway.js';
 import { createLogger, textDestination } from '../log.js';
+import { loadCommandConfig } from './context.js';
 
 export interface ServeOptions {
   config?: string;
 }
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
-  const config = loadConfig({ env: readEnvironment(), ...(options.config ? { configFile: options.config } : {}) });
+  const config = loadCommandConfig(options);
   // A person at a terminal reads one clear line per event; a supervisor or log shipper gets JSON.
   const format = config.logFormat ?? (process.stdout.isTTY ? 'text' : 'json');
   const logger = createLogger(config.logLevel, format === 'text' ? textDestination() : undefined);
