@@ -1,7 +1,7 @@
 // Benchmark: inbound mail from the test bed's Dovecot to a local webhook sink through Mailgate's IMAP watcher (the real
 // gateway, its own process), beside a raw imapflow fetch loop doing the same work in the same run; then the memory of
 // idle watchers (IDLE on their INBOX) in a fresh gateway process.
-// Run: npx tsx bench/inbound.ts [messages=10000] [watchers=200]
+// Run: npx tsx bench/inbound.ts [messages=10000] [watchers=200] (watchers 0: throughput only, no memory part)
 import path from 'node:path';
 import tls from 'node:tls';
 import { ImapFlow, type FetchMessageObject } from 'imapflow';
@@ -436,6 +436,13 @@ const describePoints = (title: string, points: Point[]): string[] => {
   if (points.length > 2) lines.push(`    each, 0 -> ${last.watchers}: RSS ${(mb(last.usage.rss - first.usage.rss) / last.watchers).toFixed(2)} MB, heapUsed ${(mb(last.usage.heapUsed - first.usage.heapUsed) / last.watchers).toFixed(3)} MB`);
   return lines;
 };
+
+if (WATCHERS === 0) {
+  await sink.stop();
+  await bed.stop();
+  const bad = a.count + d.count !== 2 * HALF || b.stats.distinct + c.stats.distinct !== 2 * HALF || unseen.raw !== 0 || unseen.gateway !== 0;
+  process.exit(bad ? 1 : 0);
+}
 
 // (a) Mailgate, servers with tlsCa (the bed's self-signed CA): as many as the bed allows (10 sessions per user and IP;
 // alice, bob: XOAUTH2; carol: password), then one more is refused; then the limits are raised and it goes on to WATCHERS.

@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { OutboxRepository } from '../outbox/repository.js';
 import { backoffDelay, delayHonouringRetryAfter } from '../tokens/backoff.js';
 import { findAcknowledgement, matchesFilter, parseInbound, type WebhookBody } from './payload.js';
-import type { DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
+import type { DeliveryRecord, DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
 import { settingsOf } from './repository.js';
 import { deliverWebhook } from './webhook.js';
 
@@ -20,6 +20,11 @@ export interface DeliveryContext {
   outbox: OutboxRepository;
   logger: Logger;
   options: InboundOptions;
+  /**
+   * Where an outcome is recorded: by default at once, one write each. A batch passes its own, which collects the
+   * outcomes and writes them in one transaction before the batch is acknowledged upstream.
+   */
+  record?: (id: string, outcome: DeliveryRecord) => Promise<void>;
 }
 
 export type DeliveryOutcome = 'delivered' | 'retry' | 'parked' | 'skipped';
@@ -38,12 +43,13 @@ export async function deliverInbound(
   acknowledge: () => Promise<'done' | 'deferred'>,
 ): Promise<DeliveryOutcome> {
   const settings = settingsOf(watcher);
+  const record = ctx.record ?? ((id: string, outcome: DeliveryRecord) => ctx.repo.recordDelivery(id, outcome));
   const attempts = delivery.attempts + 1;
   if (raw.length > ctx.options.maxMessageBytes) return parkOversized(ctx, delivery, raw.length);
   const message = await parseInbound(raw);
   const facts = { messageId: message.messageId, subject: message.subject, from: message.from[0]?.address ?? null, size: raw.length };
   if (!matchesFilter(message, { from: settings.filterFrom, subject: settings.filterSubject })) {
-    await ctx.repo.recordDelivery(delivery.id, { status: 'skipped', ...facts, attempts });
+    await record(delivery.id, { status: 'skipped', ...facts, attempts });
     return 'skipped';
   }
   const ack = await findAcknowledgement(message, ctx.outbox);
@@ -60,7 +66,9 @@ export async function deliverInbound(
   if (result.ok) {
     // Delivered first, acknowledged second, each recorded: a crash in between leaves a delivered, unacknowledged row
     // that the watcher acknowledges at its next start or reconnect (never a message delivered twice or left unseen).
-    await ctx.repo.recordDelivery(delivery.id, { status: 'delivered', event: body.event, ...facts, error: null, attempts });
+    // A batch records its outcomes together before it acknowledges any: a crash before that leaves them pending, and
+    // they are delivered again (at least once, never acknowledged unrecorded).
+    await record(delivery.id, { status: 'delivered', event: body.event, ...facts, error: null, attempts });
     try {
       if ((await acknowledge()) === 'done') await ctx.repo.markAcknowledged([delivery.id]);
     } catch (err) {
@@ -74,12 +82,12 @@ export async function deliverInbound(
   if (result.retryable && attempts < ctx.options.maxAttempts) {
     // Not sooner than the receiver asked (Retry-After), within the retry ceiling.
     const delay = delayHonouringRetryAfter(backoffDelay(attempts, { baseMs: ctx.options.retryBaseMs, maxMs: ctx.options.retryMaxMs }), result.retryAfterMs, ctx.options.retryMaxMs);
-    await ctx.repo.recordDelivery(delivery.id, { status: 'pending', event: body.event, ...facts, error, attempts, nextAttemptAt: new Date(Date.now() + delay).toISOString() });
+    await record(delivery.id, { status: 'pending', event: body.event, ...facts, error, attempts, nextAttemptAt: new Date(Date.now() + delay).toISOString() });
     ctx.logger.warn({ watcher: settings.name, delivery: delivery.id, status: result.status, delayMs: delay }, 'webhook failed; retrying');
     return 'retry';
   }
   // Parked, never dropped: the message stays in the mailbox, unacknowledged, and is listed for a person to retry.
-  await ctx.repo.recordDelivery(delivery.id, { status: 'parked', event: body.event, ...facts, error: `${error} (after ${attempts} attempt${attempts > 1 ? 's' : ''})`, attempts });
+  await record(delivery.id, { status: 'parked', event: body.event, ...facts, error: `${error} (after ${attempts} attempt${attempts > 1 ? 's' : ''})`, attempts });
   ctx.logger.warn({ watcher: settings.name, delivery: delivery.id, status: result.status }, 'webhook keeps failing: delivery parked');
   return 'parked';
 }

@@ -5,15 +5,15 @@ import type { Logger } from '../log.js';
 import type { ResolvedServer } from '../servers/model.js';
 import { backoffDelay } from '../tokens/backoff.js';
 import { deliverInbound, parkOversized, type DeliveryOutcome, type InboundOptions } from './delivery.js';
-import type { DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
+import type { DeliveryRecord, DeliveryRow, WatcherRepository, WatcherRow } from './repository.js';
 import { settingsOf } from './repository.js';
 import { WatcherBase } from './watcherBase.js';
 
 const RECONNECT_BASE_MS = 1000;
 /** New messages are fetched and acknowledged in batches of this many, */
 const BATCH_SIZE = 50;
-/** fetched at most this many bytes at a time (a 50 MB message comes alone). */
-const BATCH_BYTES = 32 * 1024 * 1024;
+/** fetched at most this many bytes at a time (a 50 MB message comes alone); two such slices are in memory at most. */
+const BATCH_BYTES = 16 * 1024 * 1024;
 
 export class ImapWatcher extends WatcherBase {
   #client: ImapFlow | undefined;
@@ -145,6 +145,12 @@ export class ImapWatcher extends WatcherBase {
     }
   }
 
+  /**
+   * Delivers what is new since the checkpoint, in slices of up to BATCH_SIZE messages and BATCH_BYTES: each slice is
+   * admitted and fetched with one FETCH, delivered message by message in UID order, recorded in one transaction and
+   * then acknowledged with one STORE/MOVE/EXPUNGE of the messages whose webhook answered 2xx. The next slice is
+   * fetched while this one is delivered (at most two slices in memory), so the webhooks do not wait for the server.
+   */
   async #deliverNew(client: ImapFlow, watcher: WatcherRow, server: ResolvedServer, uidValidity: string): Promise<void> {
     const settings = settingsOf(watcher);
     const { last_uid: last } = await this.deps.repo.state(this.name);
@@ -153,54 +159,83 @@ export class ImapWatcher extends WatcherBase {
     const found = await client.search(query, { uid: true });
     // "n:*" always matches the highest UID, even below n (RFC 9051 §6.4.4): filter.
     const uids = (found || []).filter((uid) => uid > last).sort((a, b) => a - b);
-    for (let i = 0; i < uids.length; i += BATCH_SIZE) {
-      if (this.stopping || !client.usable) return;
-      const batch = uids.slice(i, i + BATCH_SIZE);
-      const deliveries = await this.deps.repo.admitMany(this.name, batch.map((uid) => ({ mailboxKey: `imap:${uidValidity}:${uid}`, uid })));
-      await this.#attemptBatch(client, watcher, server, uidValidity, deliveries.filter((d) => d.status === 'pending'));
+    if (uids.length === 0) return;
+    const plan = this.#slices(client, uids, uidValidity);
+    const fetchNext = async (): Promise<FetchedSlice | undefined> => {
+      const next = await plan.next();
+      return next.done ? undefined : { deliveries: next.value, sources: await fetchSources(client, next.value) };
+    };
+    let fetching = fetchNext();
+    try {
+      for (;;) {
+        const slice = await fetching;
+        if (!slice || this.stopping || !client.usable) return;
+        fetching = fetchNext();
+        // Failing while this slice is delivered leaves the next fetch without a reader: its failure is not "unhandled".
+        fetching.catch(() => undefined);
+        await this.#deliverSlice(client, watcher, server, uidValidity, slice);
+      }
+    } finally {
+      await fetching.catch(() => undefined);
+      await plan.return(undefined);
     }
   }
 
   /**
-   * Fetches a batch with one FETCH (in slices of at most BATCH_BYTES), delivers each message, then acknowledges the
-   * delivered ones with one STORE/MOVE/EXPUNGE: two round trips per batch instead of two per message. Only messages
-   * whose webhook answered 2xx are acknowledged.
+   * Admits `uids` BATCH_SIZE at a time (recorded as pending, checkpoint moved past them), reads their sizes, parks
+   * those over the limit without fetching a byte of them, and yields the rest in slices of at most BATCH_BYTES.
    */
-  async #attemptBatch(client: ImapFlow, watcher: WatcherRow, server: ResolvedServer, uidValidity: string, deliveries: DeliveryRow[]): Promise<void> {
-    if (deliveries.length === 0) return;
-    const settings = settingsOf(watcher);
-    const sizes = new Map<number, number>();
-    for await (const msg of client.fetch(deliveries.map((d) => d.uid).join(','), { size: true }, { uid: true })) sizes.set(msg.uid, msg.size ?? 0);
-    const slices: DeliveryRow[][] = [[]];
-    let bytes = 0;
-    for (const d of deliveries) {
-      const size = sizes.get(d.uid!) ?? 0;
-      // Over the limit by RFC822.SIZE: parked (left in the mailbox) without fetching a byte of it.
-      if (size > this.deps.options.maxMessageBytes) {
-        this.deps.onDelivery?.(this.name, await parkOversized(this.deps, d, size));
-        continue;
+  async *#slices(client: ImapFlow, uids: number[], uidValidity: string): AsyncGenerator<DeliveryRow[], void, undefined> {
+    for (let i = 0; i < uids.length; i += BATCH_SIZE) {
+      if (this.stopping || !client.usable) return;
+      const batch = uids.slice(i, i + BATCH_SIZE);
+      const admitted = await this.deps.repo.admitMany(this.name, batch.map((uid) => ({ mailboxKey: `imap:${uidValidity}:${uid}`, uid })));
+      const deliveries = admitted.filter((d) => d.status === 'pending');
+      if (deliveries.length === 0) continue;
+      const sizes = new Map<number, number>();
+      for await (const msg of client.fetch(deliveries.map((d) => d.uid).join(','), { size: true }, { uid: true })) sizes.set(msg.uid, msg.size ?? 0);
+      let slice: DeliveryRow[] = [];
+      let bytes = 0;
+      for (const d of deliveries) {
+        const size = sizes.get(d.uid!) ?? 0;
+        // Over the limit by RFC822.SIZE: parked (left in the mailbox) without fetching a byte of it.
+        if (size > this.deps.options.maxMessageBytes) {
+          this.deps.onDelivery?.(this.name, await parkOversized(this.deps, d, size));
+          continue;
+        }
+        if (slice.length > 0 && bytes + size > BATCH_BYTES) {
+          yield slice;
+          slice = [];
+          bytes = 0;
+        }
+        slice.push(d);
+        bytes += size;
       }
-      if (slices.at(-1)!.length > 0 && bytes + size > BATCH_BYTES) {
-        slices.push([]);
-        bytes = 0;
-      }
-      slices.at(-1)!.push(d);
-      bytes += size;
+      if (slice.length > 0) yield slice;
     }
-    for (const slice of slices) {
-      if (slice.length === 0) continue;
-      const sources = new Map<number, Buffer>();
-      for await (const msg of client.fetch(slice.map((d) => d.uid).join(','), { source: true }, { uid: true })) if (msg.source) sources.set(msg.uid, msg.source);
-      const delivered: DeliveryRow[] = [];
-      for (const delivery of slice) {
+  }
+
+  /**
+   * Delivers a fetched slice in UID order, records the outcomes in one transaction, then acknowledges the delivered
+   * ones with one command. Only messages whose webhook answered 2xx, and whose outcome is stored, are acknowledged.
+   */
+  async #deliverSlice(client: ImapFlow, watcher: WatcherRow, server: ResolvedServer, uidValidity: string, { deliveries, sources }: FetchedSlice): Promise<void> {
+    const settings = settingsOf(watcher);
+    const outcomes: { id: string; outcome: DeliveryRecord }[] = [];
+    const record = async (id: string, outcome: DeliveryRecord) => {
+      outcomes.push({ id, outcome });
+    };
+    const delivered: DeliveryRow[] = [];
+    try {
+      for (const delivery of deliveries) {
         if (this.stopping) break;
         const raw = sources.get(delivery.uid!);
         if (!raw) {
-          await this.deps.repo.recordDelivery(delivery.id, { status: 'parked', error: 'the message is no longer in the folder (moved or deleted by someone else) before it could be delivered' });
+          await record(delivery.id, { status: 'parked', error: 'the message is no longer in the folder (moved or deleted by someone else) before it could be delivered' });
           continue;
         }
         const outcome = await deliverInbound(
-          { repo: this.deps.repo, outbox: this.deps.outbox, logger: this.deps.logger, options: this.deps.options },
+          { repo: this.deps.repo, outbox: this.deps.outbox, logger: this.deps.logger, options: this.deps.options, record },
           watcher,
           delivery,
           raw,
@@ -212,15 +247,20 @@ export class ImapWatcher extends WatcherBase {
         );
         this.deps.onDelivery?.(this.name, outcome);
       }
-      if (delivered.length > 0) {
-        try {
-          await acknowledge(client, delivered.map((d) => d.uid).join(','), settings.after);
-          await this.deps.repo.markAcknowledged(delivered.map((d) => d.id));
-        } catch (err) {
-          // The receivers have them (recorded as delivered); acknowledged at the next session.
-          this.deps.logger.warn({ watcher: this.name, count: delivered.length, err: (err as Error).message }, 'delivered, but acknowledging upstream failed');
-        }
-      }
+    } catch (err) {
+      // What the receivers took is still recorded (and acknowledged at the next session), as one at a time would have.
+      await this.deps.repo.recordDeliveries(this.name, outcomes).catch(() => undefined);
+      throw err;
+    }
+    // Stored before anything is acknowledged: a crash before this commit leaves them pending (delivered again).
+    await this.deps.repo.recordDeliveries(this.name, outcomes);
+    if (delivered.length === 0) return;
+    try {
+      await acknowledge(client, delivered.map((d) => d.uid).join(','), settings.after);
+      await this.deps.repo.markAcknowledged(delivered.map((d) => d.id));
+    } catch (err) {
+      // The receivers have them (recorded as delivered); acknowledged at the next session.
+      this.deps.logger.warn({ watcher: this.name, count: delivered.length, err: (err as Error).message }, 'delivered, but acknowledging upstream failed');
     }
   }
 
@@ -261,6 +301,18 @@ export class ImapWatcher extends WatcherBase {
     );
     this.deps.onDelivery?.(this.name, outcome);
   }
+}
+
+/** A slice of new messages, admitted, and its messages' bytes by UID (a UID missing: gone from the folder meanwhile). */
+interface FetchedSlice {
+  deliveries: DeliveryRow[];
+  sources: Map<number, Buffer>;
+}
+
+async function fetchSources(client: ImapFlow, deliveries: DeliveryRow[]): Promise<Map<number, Buffer>> {
+  const sources = new Map<number, Buffer>();
+  for await (const msg of client.fetch(deliveries.map((d) => d.uid).join(','), { source: true }, { uid: true })) if (msg.source) sources.set(msg.uid, msg.source);
+  return sources;
 }
 
 /** What the watcher does upstream once the webhook took the message. */

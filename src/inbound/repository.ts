@@ -1,12 +1,12 @@
 // Watchers, their checkpoints (UIDVALIDITY + last UID) and the record of every inbound delivery, in the store.
 import crypto from 'node:crypto';
-import type { Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { sql } from 'kysely';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { Keyring } from '../secrets/keyring.js';
 import { Secret } from '../secrets/secret.js';
 import type { Store } from '../store/store.js';
-import type { InboundDeliveriesTable, WatchersTable, WatcherStateTable } from '../store/tables.js';
+import type { Database, InboundDeliveriesTable, WatchersTable, WatcherStateTable } from '../store/tables.js';
 import type { WatcherRunState, WatcherSettings, WatcherView } from './model.js';
 
 export type WatcherRow = Selectable<WatchersTable>;
@@ -25,7 +25,26 @@ export interface SecretRotation {
 const secretContext = (name: string) => `watcher:${name}:webhookSecret`;
 const now = () => new Date().toISOString();
 
+/** What `recordDelivery` stores about one delivery's outcome. */
+export interface DeliveryRecord {
+  status: DeliveryStatus;
+  event?: string;
+  messageId?: string | null;
+  subject?: string | null;
+  from?: string | null;
+  size?: number | null;
+  error?: string | null;
+  nextAttemptAt?: string;
+  attempts?: number;
+}
+
+/** Opened secrets kept at most: one or two per watcher; a replaced secret's entry is dropped when the map fills. */
+const OPENED_SECRETS_LIMIT = 1000;
+
 export class WatcherRepository {
+  /** Webhook secrets already opened (AES-GCM), by watcher and sealed value: opened once, not once per delivery. */
+  readonly #opened = new Map<string, Secret>();
+
   constructor(
     private readonly store: Store,
     private readonly keyring: Keyring,
@@ -102,21 +121,35 @@ export class WatcherRepository {
   }
 
   secretOf(row: WatcherRow): Secret {
-    return new Secret(this.keyring.open(row.webhook_secret, secretContext(row.name)));
+    return this.#open(row.name, row.webhook_secret);
+  }
+
+  /** A sealed secret opened, or taken from those opened before: a sealed value is the same secret for as long as it is stored. */
+  #open(name: string, sealed: string): Secret {
+    const key = `${name}\n${sealed}`;
+    let secret = this.#opened.get(key);
+    if (!secret) {
+      secret = new Secret(this.keyring.open(sealed, secretContext(name)));
+      if (this.#opened.size >= OPENED_SECRETS_LIMIT) this.#opened.clear();
+      this.#opened.set(key, secret);
+    }
+    return secret;
   }
 
   /**
    * The secrets that sign a delivery now: the current one, then the one it replaced while its grace lasts. Read from
    * the store at each signing, not from the row a watcher session started with: a secret replaced with grace 0 (a
    * leak) signs nothing more once the change is stored, in this process or any other. A previous secret found expired
-   * is dropped from the store here (lazily: nothing else needs to run at the moment it expires).
+   * is dropped from the store here (lazily: nothing else needs to run at the moment it expires). Each read is of the
+   * three sealed columns only; what they seal is opened once per sealed value (`#open`).
    */
   async signingSecrets(watcher: WatcherRow): Promise<Secret[]> {
-    const row = (await this.find(watcher.name)) ?? watcher;
-    const current = this.secretOf(row);
+    const row =
+      (await this.store.db.selectFrom('watchers').select(['webhook_secret', 'webhook_previous_secret', 'webhook_previous_secret_expires_at']).where('name', '=', watcher.name).executeTakeFirst()) ?? watcher;
+    const current = this.#open(watcher.name, row.webhook_secret);
     if (row.webhook_previous_secret === null) return [current];
-    if (previousSecretExpiresAt(row) !== null) return [current, new Secret(this.keyring.open(row.webhook_previous_secret, secretContext(row.name)))];
-    await this.pruneExpiredSecrets(row.name);
+    if (previousSecretExpiresAt(row) !== null) return [current, this.#open(watcher.name, row.webhook_previous_secret)];
+    await this.pruneExpiredSecrets(watcher.name);
     return [current];
   }
 
@@ -204,15 +237,18 @@ export class WatcherRepository {
     return this.store.db.transaction().execute(async (trx) => {
       const existing = await trx.selectFrom('inbound_deliveries').selectAll().where('watcher', '=', name).where('mailbox_key', 'in', items.map((i) => i.mailboxKey)).execute();
       const byKey = new Map(existing.map((r) => [r.mailbox_key, r]));
-      const rows: DeliveryRow[] = [];
-      for (const item of items) {
+      const fresh: DeliveryRow[] = [];
+      const rows = items.map((item) => {
         let row = byKey.get(item.mailboxKey);
         if (!row) {
           row = { id: `${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(8).toString('hex')}`, watcher: name, mailbox_key: item.mailboxKey, uid: item.uid, status: 'pending', event: null, message_id: null, subject: null, from_address: null, size: null, attempts: 0, next_attempt_at: at, last_error: null, created_at: at, updated_at: at, delivered_at: null, acknowledged_at: null };
-          await trx.insertInto('inbound_deliveries').values(row).execute();
+          byKey.set(item.mailboxKey, row);
+          fresh.push(row);
         }
-        rows.push(row);
-      }
+        return row;
+      });
+      // One INSERT per 50 rows (17 values a row: under the 999 parameters of SQLite builds before 3.32).
+      for (let i = 0; i < fresh.length; i += 50) await trx.insertInto('inbound_deliveries').values(fresh.slice(i, i + 50)).execute();
       await trx.updateTable('watcher_state').set({ last_uid: advanceTo, updated_at: at }).where('watcher', '=', name).where('last_uid', '<', advanceTo).execute();
       return rows;
     });
@@ -254,9 +290,33 @@ export class WatcherRepository {
     return this.store.db.selectFrom('inbound_deliveries').selectAll().where('watcher', '=', name).where('mailbox_key', '=', mailboxKey).executeTakeFirst();
   }
 
-  async recordDelivery(id: string, outcome: { status: DeliveryStatus; event?: string; messageId?: string | null; subject?: string | null; from?: string | null; size?: number | null; error?: string | null; nextAttemptAt?: string; attempts?: number }): Promise<void> {
+  async recordDelivery(id: string, outcome: DeliveryRecord): Promise<void> {
     const at = now();
-    await this.store.db
+    await this.#updateDelivery(this.store.db, id, outcome, at);
+    if (outcome.status === 'delivered') {
+      await this.store.db
+        .updateTable('watcher_state')
+        .set({ last_message_at: at })
+        .where('watcher', '=', (eb) => eb.selectFrom('inbound_deliveries').select('watcher').where('id', '=', id))
+        .execute();
+    }
+  }
+
+  /**
+   * The outcomes of a batch of `name`'s deliveries in one transaction (one commit instead of one or two per message):
+   * a batch is recorded before it is acknowledged upstream.
+   */
+  async recordDeliveries(name: string, outcomes: readonly { id: string; outcome: DeliveryRecord }[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    const at = now();
+    await this.store.db.transaction().execute(async (trx) => {
+      for (const { id, outcome } of outcomes) await this.#updateDelivery(trx, id, outcome, at);
+      if (outcomes.some(({ outcome }) => outcome.status === 'delivered')) await trx.updateTable('watcher_state').set({ last_message_at: at }).where('watcher', '=', name).execute();
+    });
+  }
+
+  async #updateDelivery(db: Kysely<Database>, id: string, outcome: DeliveryRecord, at: string): Promise<void> {
+    await db
       .updateTable('inbound_deliveries')
       .set({
         status: outcome.status,
@@ -273,13 +333,6 @@ export class WatcherRepository {
       })
       .where('id', '=', id)
       .execute();
-    if (outcome.status === 'delivered') {
-      await this.store.db
-        .updateTable('watcher_state')
-        .set({ last_message_at: at })
-        .where('watcher', '=', (eb) => eb.selectFrom('inbound_deliveries').select('watcher').where('id', '=', id))
-        .execute();
-    }
   }
 
   async deliveries(name: string, status: DeliveryStatus | undefined, limit: number): Promise<DeliveryRow[]> {
@@ -321,7 +374,7 @@ export class WatcherRepository {
 }
 
 /** Until when the secret a rotation replaced still signs, or null: no rotation in progress (or its grace is over). */
-export function previousSecretExpiresAt(row: WatcherRow): string | null {
+export function previousSecretExpiresAt(row: Pick<WatcherRow, 'webhook_previous_secret' | 'webhook_previous_secret_expires_at'>): string | null {
   const until = row.webhook_previous_secret_expires_at;
   return row.webhook_previous_secret !== null && until !== null && until > now() ? until : null;
 }
