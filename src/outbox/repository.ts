@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { OutboxTable } from '../store/tables.js';
+import { insertOutboxRow, updateLeasedOutboxRow } from './groupCommit.js';
 import type { OutboxMessage } from './message.js';
 import type { RawEnvelope, RawMessageSummary } from './rawMessage.js';
 import { messageSummaries, type MessageSummary } from './summaries.js';
@@ -100,7 +101,7 @@ export class OutboxRepository {
       idempotency_expires_at: idempotency ? new Date(Date.now() + idempotency.ttlMs).toISOString() : null,
     };
     try {
-      await this.store.db.insertInto('outbox').values(row).execute();
+      await insertOutboxRow(this.store, row);
       return { row: { ...row, ...UNSENT, raw: null, envelope: null }, created: true };
     } catch (err) {
       // Two requests with the same key at once: the unique index decides, the loser returns the winner's message.
@@ -156,7 +157,7 @@ export class OutboxRepository {
       request_hash: null,
       idempotency_expires_at: null,
     };
-    await this.store.db.insertInto('outbox').values(row).execute();
+    await insertOutboxRow(this.store, row);
     return { ...row, ...UNSENT };
   }
 
@@ -257,71 +258,51 @@ export class OutboxRepository {
    */
   async markSent(row: OutboxRow, outcome: { server: string; response: string; rejected: string[]; attempt: AttemptRecord }): Promise<boolean> {
     const at = new Date().toISOString();
-    const result = await this.store.db
-      .updateTable('outbox')
-      .set({
-        status: 'sent',
-        attempts: row.attempts + 1,
-        server_used: outcome.server,
-        response: outcome.response,
-        rejected: outcome.rejected.length ? JSON.stringify(outcome.rejected) : null,
-        last_error: outcome.rejected.length ? `the server refused ${outcome.rejected.join(', ')}` : null,
-        history: appendHistory(row.history, outcome.attempt),
-        lease_owner: null,
-        lease_until: null,
-        sent_at: at,
-        updated_at: at,
-      })
-      .where('id', '=', row.id)
-      .where('status', '=', 'sending')
-      .where('lease_owner', row.lease_owner === null ? 'is' : '=', row.lease_owner)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    // Committed together with the other writes of the moment, and resolved after the commit (groupCommit.ts).
+    return updateLeasedOutboxRow(this.store, row.id, row.lease_owner, {
+      status: 'sent',
+      attempts: row.attempts + 1,
+      server_used: outcome.server,
+      response: outcome.response,
+      rejected: outcome.rejected.length ? JSON.stringify(outcome.rejected) : null,
+      last_error: outcome.rejected.length ? `the server refused ${outcome.rejected.join(', ')}` : null,
+      history: appendHistory(row.history, outcome.attempt),
+      lease_owner: null,
+      lease_until: null,
+      sent_at: at,
+      updated_at: at,
+    });
   }
 
   async reschedule(row: OutboxRow, next: { at: Date; serverIndex: number; serverAttempts: number; error: string; attempt: AttemptRecord }): Promise<boolean> {
-    const result = await this.store.db
-      .updateTable('outbox')
-      .set({
-        status: 'queued',
-        attempts: row.attempts + 1,
-        server_index: next.serverIndex,
-        server_attempts: next.serverAttempts,
-        next_attempt_at: next.at.toISOString(),
-        last_error: next.error,
-        server_used: next.attempt.server,
-        history: appendHistory(row.history, next.attempt),
-        lease_owner: null,
-        lease_until: null,
-        updated_at: new Date().toISOString(),
-      })
-      .where('id', '=', row.id)
-      .where('status', '=', 'sending')
-      .where('lease_owner', row.lease_owner === null ? 'is' : '=', row.lease_owner)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    return updateLeasedOutboxRow(this.store, row.id, row.lease_owner, {
+      status: 'queued',
+      attempts: row.attempts + 1,
+      server_index: next.serverIndex,
+      server_attempts: next.serverAttempts,
+      next_attempt_at: next.at.toISOString(),
+      last_error: next.error,
+      server_used: next.attempt.server,
+      history: appendHistory(row.history, next.attempt),
+      lease_owner: null,
+      lease_until: null,
+      updated_at: new Date().toISOString(),
+    });
   }
 
   async markFailed(row: OutboxRow, failure: { error: string; response?: string; rejected?: string[]; attempt: AttemptRecord }): Promise<boolean> {
-    const result = await this.store.db
-      .updateTable('outbox')
-      .set({
-        status: 'failed',
-        attempts: row.attempts + 1,
-        last_error: failure.error,
-        response: failure.response ?? null,
-        rejected: failure.rejected?.length ? JSON.stringify(failure.rejected) : null,
-        server_used: failure.attempt.server,
-        history: appendHistory(row.history, failure.attempt),
-        lease_owner: null,
-        lease_until: null,
-        updated_at: new Date().toISOString(),
-      })
-      .where('id', '=', row.id)
-      .where('status', '=', 'sending')
-      .where('lease_owner', row.lease_owner === null ? 'is' : '=', row.lease_owner)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    return updateLeasedOutboxRow(this.store, row.id, row.lease_owner, {
+      status: 'failed',
+      attempts: row.attempts + 1,
+      last_error: failure.error,
+      response: failure.response ?? null,
+      rejected: failure.rejected?.length ? JSON.stringify(failure.rejected) : null,
+      server_used: failure.attempt.server,
+      history: appendHistory(row.history, failure.attempt),
+      lease_owner: null,
+      lease_until: null,
+      updated_at: new Date().toISOString(),
+    });
   }
 
   /**
