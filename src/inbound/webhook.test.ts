@@ -249,6 +249,44 @@ describe('retry decisions', () => {
   });
 });
 
+describe('connections', () => {
+  /** A receiver that answers 204 and counts the TCP connections it was given. */
+  async function countingReceiver(keepAliveTimeout: number) {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(204).end());
+    });
+    server.keepAliveTimeout = keepAliveTimeout;
+    let connections = 0;
+    server.on('connection', () => (connections += 1));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    return { url, connections: () => connections, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('consecutive deliveries to one receiver share one kept-open connection', async () => {
+    const receiver = await countingReceiver(5000);
+    try {
+      for (let i = 0; i < 5; i++) expect(await deliverWebhook({ url: receiver.url, secret: SECRET, event: 'message', body, deliveryId: `dlv_keep_${i}` })).toMatchObject({ ok: true, status: 204 });
+      expect(receiver.connections()).toBe(1);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('a receiver that closed the idle connection meanwhile gets the next delivery on a new one', async () => {
+    const receiver = await countingReceiver(50);
+    try {
+      expect(await deliverWebhook({ url: receiver.url, secret: SECRET, event: 'message', body, deliveryId: 'dlv_idle_1' })).toMatchObject({ ok: true });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await deliverWebhook({ url: receiver.url, secret: SECRET, event: 'message', body, deliveryId: 'dlv_idle_2' })).toMatchObject({ ok: true });
+      expect(receiver.connections()).toBe(2);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('what comes back', () => {
   it('reads at most 4 KB of an error body and stops reading the rest', async () => {
     const result = await deliver('/flood');
