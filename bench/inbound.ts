@@ -2,6 +2,7 @@
 // gateway, its own process), beside a raw imapflow fetch loop doing the same work in the same run; then the memory of
 // idle watchers (IDLE on their INBOX) in a fresh gateway process.
 // Run: npx tsx bench/inbound.ts [messages=10000] [watchers=200] (watchers 0: throughput only, no memory part)
+import http from 'node:http';
 import path from 'node:path';
 import tls from 'node:tls';
 import { ImapFlow, type FetchMessageObject } from 'imapflow';
@@ -149,8 +150,23 @@ function rawClient(user: 'alice' | 'bob' = 'alice'): ImapFlow {
   return client;
 }
 
-/** Parse with mailparser, POST the JSON to the sink (fetch, keep-alive): what the watcher does with each message, minus signing and bookkeeping. */
-async function postMessage(source: Buffer, mailbox: { folder: string; uid: number; uidValidity: string }, round: string): Promise<void> {
+/** The HTTP client of the watcher (node:http, one kept-open connection), for the raw loop's "same client" rounds. */
+const httpAgent = new http.Agent({ keepAlive: true, timeout: 4000 });
+const httpPost = (url: string, body: string) =>
+  new Promise<number>((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent: httpAgent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+
+/**
+ * Parse with mailparser, POST the JSON to the sink (`fetch`, keep-alive; or node:http as the watcher does): what the
+ * watcher does with each message, minus signing and bookkeeping.
+ */
+async function postMessage(source: Buffer, mailbox: { folder: string; uid: number; uidValidity: string }, round: string, client: 'fetch' | 'http' = 'fetch'): Promise<void> {
   const parsed = await simpleParser(source, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
   const headers: Record<string, string> = {};
   for (const line of parsed.headerLines) headers[line.key] = line.line.slice(line.line.indexOf(':') + 1).trim();
@@ -173,6 +189,11 @@ async function postMessage(source: Buffer, mailbox: { folder: string; uid: numbe
       size: source.length,
     },
   });
+  if (client === 'http') {
+    const status = await httpPost(`${sink.info.url}/hook/${round}`, body);
+    if (status !== 200) throw new Error(`sink answered ${status}`);
+    return;
+  }
   const res = await fetch(`${sink.info.url}/hook/${round}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   await res.body?.cancel();
   if (res.status !== 200) throw new Error(`sink answered ${res.status}`);
@@ -192,7 +213,7 @@ const finish = (start: number, cpu: NodeJS.CpuUsage, count: number): RawResult =
  * The raw baseline: one imapflow session, FETCH the folder (500 messages per command, streamed), parse and POST each
  * message, then mark those 500 \Seen with one STORE. "fetch-only" fetches and does nothing else.
  */
-async function rawRound(folder: string, round: string, work: 'full' | 'fetch-only'): Promise<RawResult> {
+async function rawRound(folder: string, round: string, work: 'full' | 'fetch-only', poster: 'fetch' | 'http' = 'fetch'): Promise<RawResult> {
   const cpu = process.cpuUsage();
   const start = performance.now();
   const client = rawClient();
@@ -204,7 +225,7 @@ async function rawRound(folder: string, round: string, work: 'full' | 'fetch-onl
     for await (const msg of client.fetch(`${from}:${Math.min(mailbox.exists, from + SEEN_BATCH - 1)}`, { source: true, uid: true }) as AsyncIterable<FetchMessageObject>) {
       count += 1;
       if (work === 'fetch-only') continue;
-      await postMessage(msg.source!, { folder, uid: msg.uid, uidValidity: String(mailbox.uidValidity) }, round);
+      await postMessage(msg.source!, { folder, uid: msg.uid, uidValidity: String(mailbox.uidValidity) }, round, poster);
       uids.push(msg.uid);
     }
     if (uids.length > 0) await client.messageFlagsAdd(uids.join(','), ['\\Seen'], { uid: true });
@@ -218,11 +239,7 @@ async function rawRound(folder: string, round: string, work: 'full' | 'fetch-onl
  * (three round trips per message, nothing pipelined). Run on a folder whose \Seen flags were cleared, up to `limit`.
  */
 async function rawPerMessageRound(folder: string, round: string, limit: number): Promise<RawResult> {
-  const reset = rawClient();
-  await reset.connect();
-  await reset.mailboxOpen(folder);
-  await reset.messageFlagsRemove('1:*', ['\\Seen']);
-  await reset.logout();
+  await markUnseen(folder);
   const cpu = process.cpuUsage();
   const start = performance.now();
   const client = rawClient();
@@ -239,6 +256,15 @@ async function rawPerMessageRound(folder: string, round: string, limit: number):
   return finish(start, cpu, uids.length);
 }
 
+/** Clears \\Seen on a raw folder, so that a round can run on it again (not timed). */
+async function markUnseen(folder: string): Promise<void> {
+  const reset = rawClient();
+  await reset.connect();
+  await reset.mailboxOpen(folder);
+  await reset.messageFlagsRemove('1:*', ['\\Seen']);
+  await reset.logout();
+}
+
 async function unseenIn(user: 'alice' | 'bob', folder: string): Promise<number> {
   const client = new ImapFlow({ host: '127.0.0.1', port: bed.info.imapPort, secure: false, doSTARTTLS: true, tls: { ca: [bed.info.caPem] }, auth: { user: bed.info.users[user], accessToken: bed.info.tokens[user].access }, logger: false });
   await client.connect();
@@ -251,7 +277,7 @@ async function unseenIn(user: 'alice' | 'bob', folder: string): Promise<number> 
 }
 
 /** Mailgate: a watcher on bob's folder, added through the API of the running gateway; timed until the sink has them all. */
-async function gatewayRound(gateway: BenchChild<GatewayInfo>, folder: string, round: string): Promise<{ seconds: number; cpuMs: number; stats: SinkStats }> {
+async function gatewayRound(gateway: BenchChild<GatewayInfo>, folder: string, round: string): Promise<{ seconds: number; firstSeconds: number; cpuMs: number; stats: SinkStats }> {
   const before = await getJson<Usage>(`${gateway.info.control}/usage`);
   const start = Date.now();
   await api(gateway, 'POST', '/api/v1/watchers', { name: `bench-${round}`, server: 'bob-imap', folder, after: 'seen', webhook: { url: `${sink.info.url}/hook/${round}`, secret: SECRET } });
@@ -273,7 +299,7 @@ async function gatewayRound(gateway: BenchChild<GatewayInfo>, folder: string, ro
   const view = await api(gateway, 'GET', `/api/v1/watchers/bench-${round}`);
   if (view.status.delivered !== HALF) console.log(`  round ${round}: watcher reports ${view.status.delivered} delivered, ${view.status.pending} pending, ${view.status.parked} parked`);
   await api(gateway, 'DELETE', `/api/v1/watchers/bench-${round}`);
-  return { seconds, cpuMs: after.cpuMs - before.cpuMs, stats };
+  return { seconds, firstSeconds: (stats.firstAt - start) / 1000, cpuMs: after.cpuMs - before.cpuMs, stats };
 }
 
 const gateway = await startGatewayProcess('profile');
@@ -289,6 +315,8 @@ const gateway = await startGatewayProcess('profile');
     await client.logout();
   }
   await rawRound('Warm', 'warm-raw', 'full');
+  await markUnseen('Warm');
+  await rawRound('Warm', 'warm-raw-http', 'full', 'http');
   const start = Date.now();
   await api(gateway, 'POST', '/api/v1/watchers', { name: 'bench-warm', server: 'bob-imap', folder: 'Warm', after: 'seen', webhook: { url: `${sink.info.url}/hook/warm-gw`, secret: SECRET } });
   while ((await getJson<SinkStats>(`${sink.info.url}/stats/warm-gw`)).count < warm) {
@@ -301,13 +329,21 @@ const gateway = await startGatewayProcess('profile');
 
 // ABBA: raw, Mailgate, Mailgate, raw, each over its own folder of HALF identical messages. After each raw round the
 // same folder is fetched once more without parsing or posting: the ceiling of IMAP fetching alone.
+// Each raw folder also serves a round of the raw loop POSTing with node:http, the watcher's client (its \\Seen cleared
+// first): a, a-http | b, c | d-http, d.
 const a = await rawRound(RAW_FOLDERS[0]!, 'a', 'full');
 const a2 = await rawRound(RAW_FOLDERS[0]!, 'a-fetch', 'fetch-only');
 console.log(`  round a (raw): ${a.count} in ${a.seconds.toFixed(2)} s; fetch alone ${a2.seconds.toFixed(2)} s`);
+await markUnseen(RAW_FOLDERS[0]!);
+const ah = await rawRound(RAW_FOLDERS[0]!, 'a-http', 'full', 'http');
+console.log(`  round a-http (raw, node:http): ${ah.count} in ${ah.seconds.toFixed(2)} s`);
 const b = await gatewayRound(gateway, GATEWAY_FOLDERS[0]!, 'b');
-console.log(`  round b (mailgate): ${b.stats.count} in ${b.seconds.toFixed(2)} s`);
+console.log(`  round b (mailgate): ${b.stats.count} in ${b.seconds.toFixed(2)} s (the first webhook after ${b.firstSeconds.toFixed(2)} s)`);
 const c = await gatewayRound(gateway, GATEWAY_FOLDERS[1]!, 'c');
-console.log(`  round c (mailgate): ${c.stats.count} in ${c.seconds.toFixed(2)} s`);
+console.log(`  round c (mailgate): ${c.stats.count} in ${c.seconds.toFixed(2)} s (the first webhook after ${c.firstSeconds.toFixed(2)} s)`);
+const dh = await rawRound(RAW_FOLDERS[1]!, 'd-http', 'full', 'http');
+console.log(`  round d-http (raw, node:http): ${dh.count} in ${dh.seconds.toFixed(2)} s`);
+await markUnseen(RAW_FOLDERS[1]!);
 const d = await rawRound(RAW_FOLDERS[1]!, 'd', 'full');
 const d2 = await rawRound(RAW_FOLDERS[1]!, 'd-fetch', 'fetch-only');
 console.log(`  round d (raw): ${d.count} in ${d.seconds.toFixed(2)} s; fetch alone ${d2.seconds.toFixed(2)} s`);
@@ -325,6 +361,7 @@ const profileFile = process.env.BENCH_CPU_PROFILE;
 await gateway.stop();
 
 const rawRate = (a.count + d.count) / (a.seconds + d.seconds);
+const rawHttpRate = (ah.count + dh.count) / (ah.seconds + dh.seconds);
 const fetchRate = (a2.count + d2.count) / (a2.seconds + d2.seconds);
 const gatewayRate = (b.stats.count + c.stats.count) / (b.seconds + c.seconds);
 const ratio = gatewayRate / rawRate;
@@ -332,9 +369,10 @@ const throughputLines = [
   `inbound throughput, ${2 * HALF} messages of ~1.3 KB (as stored), STARTTLS + XOAUTH2 to Dovecot, ABBA, Node ${process.version}`,
   `  raw imapflow fetch only          : ${fetchRate.toFixed(0)} msgs/s`,
   `  raw fetch + parse + POST + \\Seen : ${rawRate.toFixed(0)} msgs/s (client CPU ${((a.cpuMs + d.cpuMs) / (a.count + d.count)).toFixed(2)} ms/msg)`,
+  `  the same, POST with node:http    : ${rawHttpRate.toFixed(0)} msgs/s (client CPU ${((ah.cpuMs + dh.cpuMs) / (ah.count + dh.count)).toFixed(2)} ms/msg)`,
   `  raw, per message (watcher's pattern: UID FETCH, parse + POST, UID STORE each; ${e.count} msgs, once, after ABBA): ${(e.count / e.seconds).toFixed(0)} msgs/s (client CPU ${(e.cpuMs / e.count).toFixed(2)} ms/msg)`,
   `  mailgate watcher -> webhook      : ${gatewayRate.toFixed(0)} msgs/s (gateway CPU ${((b.cpuMs + c.cpuMs) / (b.stats.count + c.stats.count)).toFixed(2)} ms/msg)`,
-  `  ratio mailgate / raw (same work) : ${ratio.toFixed(2)} (target >= 0.8); mailgate / fetch only: ${(gatewayRate / fetchRate).toFixed(2)}`,
+  `  ratio mailgate / raw (same work) : ${ratio.toFixed(2)} (target >= 0.8); / raw with node:http: ${(gatewayRate / rawHttpRate).toFixed(2)}; / fetch only: ${(gatewayRate / fetchRate).toFixed(2)}`,
   `  checks: sink got raw ${sinkA.distinct + sinkD.distinct}/${2 * HALF} distinct, mailgate ${b.stats.distinct + c.stats.distinct}/${2 * HALF} distinct (${b.stats.count + c.stats.count - b.stats.distinct - c.stats.distinct} duplicates, ${b.stats.bad + c.stats.bad} bad bodies); unseen left: raw ${unseen.raw}, mailgate ${unseen.gateway}`,
   `  webhook body size: raw ${(sinkA.bytes / Math.max(1, sinkA.count)).toFixed(0)} B, mailgate ${(b.stats.bytes / Math.max(1, b.stats.count)).toFixed(0)} B`,
 ];
@@ -440,7 +478,7 @@ const describePoints = (title: string, points: Point[]): string[] => {
 if (WATCHERS === 0) {
   await sink.stop();
   await bed.stop();
-  const bad = a.count + d.count !== 2 * HALF || b.stats.distinct + c.stats.distinct !== 2 * HALF || unseen.raw !== 0 || unseen.gateway !== 0;
+  const bad = a.count + d.count + ah.count + dh.count !== 4 * HALF || b.stats.distinct + c.stats.distinct !== 2 * HALF || unseen.raw !== 0 || unseen.gateway !== 0;
   process.exit(bad ? 1 : 0);
 }
 
@@ -483,6 +521,6 @@ console.log(`\n${memoryLines.join('\n')}`);
 await sink.stop();
 await bed.stop();
 console.log(`\ndata dir: ${path.join(cwd, 'data')}`);
-const badThroughput = a.count + d.count !== 2 * HALF || b.stats.distinct + c.stats.distinct !== 2 * HALF || unseen.raw !== 0 || unseen.gateway !== 0;
+const badThroughput = a.count + d.count + ah.count + dh.count !== 4 * HALF || b.stats.distinct + c.stats.distinct !== 2 * HALF || unseen.raw !== 0 || unseen.gateway !== 0;
 const badMemory = [withCa, withoutCa, rawRootsCa, rawBedCa, rawNoCa].some((points) => points.at(-1)!.watchers !== WATCHERS);
 if (badThroughput || badMemory) process.exitCode = 1;
