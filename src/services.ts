@@ -24,6 +24,7 @@ import { ProxyAccounts, RelayAccounts } from './accounts/service.js';
 import { ListenerRegistry } from './listeners/registry.js';
 import { LeaseRepository } from './instances/leases.js';
 import { InstanceRegistry } from './instances/registry.js';
+import { SendBudget, type BudgetWindows } from './servers/sendBudget.js';
 
 export interface Services {
   config: Config;
@@ -41,6 +42,8 @@ export interface Services {
   outbox: OutboxRepository;
   messages: OutboxService;
   transports: SmtpTransports;
+  /** Servers' sending limits: what was sent in their windows, and pauses providers imposed (shared by all instances). */
+  sendBudget: SendBudget;
   /** Wakes the outbox worker of this process (set by the gateway when it runs one). */
   wakeOutbox: () => void;
   watcherRepo: WatcherRepository;
@@ -69,11 +72,13 @@ export function redirectUriOf(config: Config): string {
   return `${config.publicUrl}/oauth/callback`;
 }
 
-export function createServices(config: Config, logger: Logger, store: Store, keyring: Keyring): Services {
+/** `budgetWindows`: tests shorten the minute and the day of the sending limits. */
+export function createServices(config: Config, logger: Logger, store: Store, keyring: Keyring, options: { budgetWindows?: BudgetWindows } = {}): Services {
   const redirectUri = redirectUriOf(config);
   const credentialRepo = new CredentialRepository(store, keyring);
   const listeners = new ListenerRegistry(store);
-  const metrics = new Metrics(store, listeners);
+  const sendBudget = new SendBudget(store, options.budgetWindows);
+  const metrics = new Metrics(store, listeners, sendBudget);
   const tokens = new TokenManager(credentialRepo, logger.child({ component: 'tokens' }), {
     onOutcome: (outcome) => metrics.refreshes.inc({ outcome }),
     onStatusChange: () => services.alerts.nudge(),
@@ -97,11 +102,12 @@ export function createServices(config: Config, logger: Logger, store: Store, key
     authorization: new AuthorizationFlow(store, keyring, credentialRepo, redirectUri, logger.child({ component: 'oauth' })),
     tokens,
     serverRepo,
-    servers: new ServerService(serverRepo, credentialRepo, (name) => transports.forget(name)),
+    servers: new ServerService(serverRepo, credentialRepo, (name) => transports.forget(name), sendBudget),
     senders,
     outbox,
     messages: new OutboxService(outbox, senders, config.outbox.maxMessageBytes, () => services.wakeOutbox(), config.outbox.idempotencyKeyMs),
     transports,
+    sendBudget,
     wakeOutbox: () => undefined,
     watcherRepo,
     watchers: new WatcherService(watcherRepo, serverRepo, (name) => services.watcherChanged(name)),

@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { Store } from '../store/store.js';
 
-export const ALERT_KINDS = ['needs_reauthorization', 'client_secret_invalid', 'configuration_error', 'client_secret_expiring', 'refresh_failing', 'send_failing', 'watcher_failing', 'message_parked'] as const;
+export const ALERT_KINDS = ['needs_reauthorization', 'client_secret_invalid', 'configuration_error', 'client_secret_expiring', 'refresh_failing', 'send_failing', 'watcher_failing', 'message_parked', 'sending_paused'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 export interface AlertCondition {
@@ -64,6 +64,13 @@ export async function currentConditions(store: Store, publicUrl: string, now = D
   const parked = await store.db.selectFrom('inbound_deliveries').select(['watcher', sql<number>`count(*)`.as('n')]).where('status', '=', 'parked').groupBy('watcher').execute();
   for (const p of parked) {
     conditions.push({ kind: 'message_parked', subject: p.watcher, message: `watcher ${p.watcher} has ${p.n} inbound message${Number(p.n) > 1 ? 's' : ''} its webhook did not accept; they wait in the mailbox, unacknowledged, for a retry.`, link: `${publicUrl}/inbound` });
+  }
+
+  // A server paused by a provider's throttling reply or a spent daily budget: say which mailbox, which limit, until when.
+  const pauses = await store.db.selectFrom('server_pauses').leftJoin('servers', 'servers.name', 'server_pauses.server').select(['server_pauses.server', 'server_pauses.until', 'server_pauses.limit_name', 'server_pauses.reason', 'servers.username']).where('server_pauses.until', '>', new Date(now).toISOString()).execute();
+  for (const p of pauses) {
+    const mailbox = p.username ? ` (mailbox ${p.username})` : '';
+    conditions.push({ kind: 'sending_paused', subject: p.server, message: `server ${p.server}${mailbox} reached its ${p.limit_name} limit: ${p.reason}. Mail through it waits (nothing is lost) and goes again at ${p.until}; a sender with a backup server uses the backup meanwhile when a daily limit is spent.`, link: `${publicUrl}/servers/${encodeURIComponent(p.server)}/test` });
   }
   return conditions;
 }

@@ -38,12 +38,15 @@ const TABLES = [
   ['admin_setup_tokens', 'token_hash'],
   ['relay_accounts', 'name'],
   ['proxy_accounts', 'name'],
+  // What was sent through limited servers in the last day, and the pauses providers imposed: a move keeps the budget.
+  ['send_log', 'id'],
+  ['server_pauses', 'server'],
 ] as const satisfies ReadonlyArray<readonly [keyof Database, string]>;
 type TableName = (typeof TABLES)[number][0];
 /** Emptied too by an import with --force: they refer to what is replaced. */
 const ALSO_CLEARED = ['admin_sessions', 'oauth_states', 'leases'] as const;
 /** Columns PostgreSQL numbers itself (identity), whose sequence must continue after the imported rows. */
-const IDENTITY_COLUMNS: ReadonlyArray<readonly [TableName, string]> = [['credential_events', 'id'], ['audit_log', 'id'], ['admin_users', 'id']];
+const IDENTITY_COLUMNS: ReadonlyArray<readonly [TableName, string]> = [['credential_events', 'id'], ['audit_log', 'id'], ['admin_users', 'id'], ['send_log', 'id']];
 /** meta rows that describe this database or its processes rather than the installation. */
 const LOCAL_META = new Set(['listeners']);
 const PAGE = 200;

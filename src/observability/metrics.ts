@@ -5,9 +5,12 @@ import type { Store } from '../store/store.js';
 import { OUTBOX_STATUSES } from '../outbox/repository.js';
 import type { ListenerRegistry } from '../listeners/registry.js';
 import { CREDENTIAL_STATUSES } from '../credentials/model.js';
+import { effectiveLimits, presetLimits } from '../servers/limits.js';
+import { LIMIT_NAMES, type ConfiguredLimits } from '../servers/model.js';
+import type { SendBudget } from '../servers/sendBudget.js';
 
 export type RefreshOutcome = 'success' | 'needs_reauthorization' | 'client_secret_invalid' | 'transient_failure' | 'refused';
-export type SendOutcome = 'sent' | 'retry' | 'next_server' | 'failed';
+export type SendOutcome = 'sent' | 'retry' | 'next_server' | 'failed' | 'throttled';
 export type WebhookOutcome = 'delivered' | 'retry' | 'parked' | 'skipped';
 
 /** Credential statuses that need a person: each is one series of mailgate_credential_problem. */
@@ -27,7 +30,7 @@ export class Metrics {
   /** Bytes relayed by the proxies, client→upstream (`up`) and upstream→client (`down`). */
   readonly proxyBytes: client.Counter<'listener' | 'direction'>;
 
-  constructor(store: Store, listeners?: ListenerRegistry) {
+  constructor(store: Store, listeners?: ListenerRegistry, budget?: SendBudget) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'mailgate_process_' });
     this.refreshes = new client.Counter({ name: 'mailgate_token_refreshes_total', help: 'Token requests (refresh, client credentials, service account) by outcome', labelNames: ['outcome'], registers });
@@ -156,5 +159,60 @@ export class Metrics {
         for (const r of rows) this.set({ watcher: r.watcher }, Number(r.n));
       },
     });
+    if (budget) registerBudgetGauges(store, budget, registers);
   }
+}
+
+/** Each SMTP server's sending limits: what its windows hold, what is left, and whether a provider paused it. */
+function registerBudgetGauges(store: Store, budget: SendBudget, registers: client.Registry[]): void {
+  const read = async () => {
+    const rows = await store.db.selectFrom('servers').select(['name', 'host', 'username', 'limits']).where('protocol', '=', 'smtp').execute();
+    const out = [];
+    for (const r of rows) {
+      const limits = effectiveLimits(r.limits ? (JSON.parse(r.limits) as ConfiguredLimits) : {}, presetLimits(r.host, r.username ?? undefined));
+      if (!LIMIT_NAMES.some((n) => n !== 'connections' && limits[n] !== undefined)) continue;
+      out.push({ server: r.name, limits, usage: await budget.usage(r.name, limits) });
+    }
+    return out;
+  };
+  // The three gauges are collected at once (prom-client awaits them together): they share one read per scrape.
+  let reading: ReturnType<typeof read> | undefined;
+  const shared = () => {
+    reading ??= read().finally(() => setImmediate(() => (reading = undefined)));
+    return reading;
+  };
+  const COUNTED = ['messagesPerMinute', 'recipientsPerMinute', 'messagesPerDay', 'recipientsPerDay'] as const;
+  new client.Gauge({
+    name: 'mailgate_server_budget_used',
+    help: 'What an SMTP server with sending limits has used of each limit in its window (a minute or a rolling day)',
+    labelNames: ['server', 'limit'],
+    registers,
+    async collect() {
+      this.reset();
+      for (const { server, limits, usage } of await shared()) {
+        const counts = { messagesPerMinute: usage.lastMinute.messages, recipientsPerMinute: usage.lastMinute.recipients, messagesPerDay: usage.lastDay.messages, recipientsPerDay: usage.lastDay.recipients };
+        for (const name of COUNTED) if (limits[name] !== undefined) this.set({ server, limit: name }, counts[name]);
+      }
+    },
+  });
+  new client.Gauge({
+    name: 'mailgate_server_budget_remaining',
+    help: 'What is left of each sending limit of an SMTP server in its window',
+    labelNames: ['server', 'limit'],
+    registers,
+    async collect() {
+      this.reset();
+      for (const { server, limits, usage } of await shared()) for (const name of COUNTED) if (limits[name] !== undefined) this.set({ server, limit: name }, usage.left[name] ?? 0);
+    },
+  });
+  new client.Gauge({
+    name: 'mailgate_server_paused',
+    help: '1 while an SMTP server is paused (a provider throttling reply or a spent daily budget), by the limit named',
+    labelNames: ['server', 'limit'],
+    registers,
+    async collect() {
+      this.reset();
+      for (const { server, usage } of await shared()) if (usage.pause) this.set({ server, limit: usage.pause.limit }, 1);
+    },
+  });
 }

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ErrorCode, MailgateError } from '../errors.js';
 import { parseAddress } from './addresses.js';
+import { PRIORITIES, type Priority } from './priority.js';
 
 const addressList = z.union([z.string(), z.array(z.string())]);
 
@@ -28,6 +29,8 @@ export const messageInputSchema = z.strictObject({
     .optional(),
   headers: z.record(z.string(), z.string()).optional(),
   idempotencyKey: z.string().min(1).max(200, { error: 'expected at most 200 characters' }).optional(),
+  /** high goes before normal and low, also when a server's sending limits pace the queue. */
+  priority: z.enum(PRIORITIES, { error: 'expected one of high, normal, low' }).optional(),
 });
 export type MessageInput = z.infer<typeof messageInputSchema>;
 
@@ -49,6 +52,8 @@ export interface OutboxMessage {
   html: string | undefined;
   attachments: { filename: string; content: string; contentType: string | undefined; cid: string | undefined }[];
   headers: Record<string, string>;
+  /** Absent: normal (messages accepted before priorities existed). */
+  priority?: Priority;
 }
 
 /** Headers Mailgate sets itself; a caller may not set them through `headers` (use the fields instead). */
@@ -128,7 +133,7 @@ export function parseMessageInput(raw: unknown, maxBytes: number): { message: Ou
 
   if (problems.length > 0) throw new MailgateError(ErrorCode.INPUT_INVALID, problems.join('; '), { details: { problems } });
   return {
-    message: { sender: input.sender, from, to, cc, bcc, replyTo, subject: input.subject, text: input.text, html: input.html, attachments, headers },
+    message: { sender: input.sender, from, to, cc, bcc, replyTo, subject: input.subject, text: input.text, html: input.html, attachments, headers, ...(input.priority && input.priority !== 'normal' ? { priority: input.priority } : {}) },
     idempotencyKey: input.idempotencyKey,
     size,
   };

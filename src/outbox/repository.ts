@@ -7,6 +7,7 @@ import type { Store } from '../store/store.js';
 import type { OutboxTable } from '../store/tables.js';
 import { insertOutboxRow, updateLeasedOutboxRow } from './groupCommit.js';
 import type { OutboxMessage } from './message.js';
+import { priorityOfRank, priorityRank, type Priority } from './priority.js';
 import type { RawEnvelope, RawMessageSummary } from './rawMessage.js';
 import { messageSummaries, type MessageSummary } from './summaries.js';
 
@@ -22,7 +23,7 @@ export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
 export interface AttemptRecord {
   at: string;
   server: string;
-  outcome: 'sent' | 'retry' | 'next_server' | 'failed' | 'retried' | 'cancelled';
+  outcome: 'sent' | 'retry' | 'next_server' | 'failed' | 'retried' | 'cancelled' | 'throttled';
   error?: string;
   response?: string;
 }
@@ -40,6 +41,7 @@ export interface OutboxView {
   response: string | null;
   rejected: string[];
   nextAttemptAt: string | null;
+  priority: Priority;
   history: AttemptRecord[];
   createdAt: string;
   sentAt: string | null;
@@ -99,6 +101,7 @@ export class OutboxRepository {
       idempotency_label: idempotency?.key ?? null,
       request_hash: idempotency?.requestHash ?? null,
       idempotency_expires_at: idempotency ? new Date(Date.now() + idempotency.ttlMs).toISOString() : null,
+      priority: priorityRank(message.priority),
     };
     try {
       await insertOutboxRow(this.store, row);
@@ -136,7 +139,7 @@ export class OutboxRepository {
    * Stores a raw MIME message (the SMTP relay's) with its envelope; `summary` is what lists and the detail page show.
    * Resolves once the row is committed: only then may the relay answer 250.
    */
-  async enqueueRaw(message: { id: string; raw: Buffer; envelope: RawEnvelope; messageId: string; summary: RawMessageSummary }): Promise<OutboxRow> {
+  async enqueueRaw(message: { id: string; raw: Buffer; envelope: RawEnvelope; messageId: string; summary: RawMessageSummary; priority?: Priority }): Promise<OutboxRow> {
     const at = new Date().toISOString();
     const row = {
       id: message.id,
@@ -156,6 +159,7 @@ export class OutboxRepository {
       idempotency_label: null,
       request_hash: null,
       idempotency_expires_at: null,
+      priority: priorityRank(message.priority),
     };
     await insertOutboxRow(this.store, row);
     return { ...row, ...UNSENT };
@@ -193,7 +197,7 @@ export class OutboxRepository {
   async claimDue(owner: string, limit: number, leaseMs: number): Promise<OutboxRow[]> {
     const now = new Date().toISOString();
     const until = new Date(Date.now() + leaseMs).toISOString();
-    return this.store.db
+    const claimed = await this.store.db
       .updateTable('outbox')
       .set({ status: 'sending', lease_owner: owner, lease_until: until, updated_at: now })
       // One statement, so the choice and the update are atomic under SQLite's single writer. No outer
@@ -208,12 +212,17 @@ export class OutboxRepository {
           .select('id')
           .where('status', '=', 'queued')
           .where('next_attempt_at', '<=', now)
+          // High priority first, then the longest waiting: the (status, priority, next_attempt_at) index gives this order.
+          .orderBy('priority')
           .orderBy('next_attempt_at')
+          .orderBy('id')
           .limit(limit)
           .$if(this.store.kind === 'postgres', (qb) => qb.forUpdate().skipLocked()),
       )
       .returningAll()
       .execute();
+    // RETURNING gives the rows in the update's order (by key), not the choice's: the worker must start them by priority.
+    return claimed.sort((a, b) => a.priority - b.priority || (a.next_attempt_at < b.next_attempt_at ? -1 : a.next_attempt_at > b.next_attempt_at ? 1 : a.id < b.id ? -1 : 1));
   }
 
   /**
@@ -288,6 +297,31 @@ export class OutboxRepository {
       lease_until: null,
       updated_at: new Date().toISOString(),
     });
+  }
+
+  /**
+   * Puts a message back to wait for a server's sending limit (its budget or a provider's pause): no attempt is spent.
+   * Lease-checked like the outcome writes; `attempt`, when given, is added to the history (a provider's reply).
+   */
+  async defer(row: OutboxRow, next: { at: Date; serverIndex: number; serverAttempts: number; note?: string; attempt?: AttemptRecord }): Promise<boolean> {
+    const result = await this.store.db
+      .updateTable('outbox')
+      .set({
+        status: 'queued',
+        server_index: next.serverIndex,
+        server_attempts: next.serverAttempts,
+        next_attempt_at: next.at.toISOString(),
+        ...(next.note !== undefined ? { last_error: next.note } : {}),
+        ...(next.attempt ? { history: appendHistory(row.history, next.attempt), server_used: next.attempt.server } : {}),
+        lease_owner: null,
+        lease_until: null,
+        updated_at: new Date().toISOString(),
+      })
+      .where('id', '=', row.id)
+      .where('status', '=', 'sending')
+      .where('lease_owner', row.lease_owner === null ? 'is' : '=', row.lease_owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   async markFailed(row: OutboxRow, failure: { error: string; response?: string; rejected?: string[]; attempt: AttemptRecord }): Promise<boolean> {
@@ -379,6 +413,7 @@ export class OutboxRepository {
       response: row.response,
       rejected: row.rejected ? (JSON.parse(row.rejected) as string[]) : [],
       nextAttemptAt: row.status === 'queued' ? row.next_attempt_at : null,
+      priority: priorityOfRank(row.priority),
       history: JSON.parse(row.history) as AttemptRecord[],
       createdAt: row.created_at,
       sentAt: row.sent_at,

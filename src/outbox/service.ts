@@ -7,6 +7,7 @@ import { parseMessageInput } from './message.js';
 import { headerValue, messageIdOf, missingHeaders, summarize, type HeaderField, type RawEnvelope, type RawMessageSummary } from './rawMessage.js';
 import { messageIdFor, newMessageId, OUTBOX_STATUSES, type OutboxRepository, type OutboxRow, type OutboxStatus, type OutboxView } from './repository.js';
 import type { MessageSummary } from './summaries.js';
+import { priorityFromHeaders } from './priority.js';
 
 /** SHA-256 of the request as sent, without its idempotency key, keys in a fixed order: the same request hashes the same. */
 function requestHash(raw: unknown): string {
@@ -71,7 +72,9 @@ export class OutboxService {
     const own = headerValue(headers, 'message-id');
     const messageId = own !== undefined ? (messageIdOf(own) ?? own.trim()) : messageIdFor(id, summary.from?.address ?? envelope.from);
     const prefix = missingHeaders(headers, { messageId, date: new Date() });
-    const row = await this.outbox.enqueueRaw({ id, raw: prefix ? Buffer.concat([Buffer.from(prefix), raw]) : raw, envelope, messageId, summary });
+    // X-Priority / Importance / Priority headers give the message its place in the queue (high first).
+    const priority = priorityFromHeaders((name) => headerValue(headers, name));
+    const row = await this.outbox.enqueueRaw({ id, raw: prefix ? Buffer.concat([Buffer.from(prefix), raw]) : raw, envelope, messageId, summary, priority });
     this.wake();
     return this.outbox.toView(row);
   }

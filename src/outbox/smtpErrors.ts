@@ -1,5 +1,6 @@
 // Decides what a failed SMTP attempt means for the message: retry on this server, move to the next one, or fail it — by codes, never by text.
 import { isMailgateError } from '../errors.js';
+import type { LimitName } from '../servers/model.js';
 
 export type SendFailureKind =
   /** The connection or the server failed for now (network, TLS handshake timeouts, 4xx): back off, same server. */
@@ -7,7 +8,9 @@ export type SendFailureKind =
   /** This server will not take mail from us as configured (authentication, token): try the next server. */
   | 'server'
   /** The message itself was refused (5xx to every recipient or to the data): fail it, keep the reply. */
-  | 'permanent';
+  | 'permanent'
+  /** The provider says a sending limit of the mailbox was reached: wait for its window; no attempt is spent. */
+  | 'throttled';
 
 export interface SendFailure {
   kind: SendFailureKind;
@@ -15,6 +18,27 @@ export interface SendFailure {
   responseCode: number | undefined;
   response: string | undefined;
   rejected: string[];
+  /** For `throttled`: which limit the reply names (its window says how long to wait). */
+  limit?: LimitName;
+}
+
+/**
+ * The providers' throttling replies, recognised by code (text only where the code alone is ambiguous):
+ * - Microsoft 365: `432 4.3.2` too many concurrent submissions; `554 5.2.0 … SubmissionQuotaExceeded` the message
+ *   rate; `5.1.90` the daily recipient limit;
+ * - Gmail / Google Workspace: `421 4.7.0` try again later (rate), `454 4.7.0` too many logins (rate),
+ *   `550 5.4.5` the daily sending limit.
+ */
+export function throttlingLimit(responseCode: number | undefined, response: string): LimitName | undefined {
+  if (responseCode === undefined) return undefined;
+  const enhanced = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(response)?.[0];
+  if (enhanced === '5.1.90') return 'recipientsPerDay';
+  if (responseCode === 432 && enhanced === '4.3.2') return 'connections';
+  if (responseCode === 554 && enhanced === '5.2.0' && /SubmissionQuotaExceeded/i.test(response)) return 'messagesPerMinute';
+  if (responseCode === 421 && enhanced === '4.7.0') return 'messagesPerMinute';
+  if (responseCode === 454 && enhanced === '4.7.0' && /too many/i.test(response)) return 'messagesPerMinute';
+  if (responseCode === 550 && enhanced === '5.4.5') return 'messagesPerDay';
+  return undefined;
 }
 
 /** nodemailer's error codes (lib/errors) that are about reaching the server, not about the message. */
@@ -31,6 +55,8 @@ export function classifySendError(err: unknown): SendFailure {
   const rejected = Array.isArray(e.rejected) ? e.rejected.map(String) : [];
   const message = oneLine(e.response ?? e.message ?? String(err));
   const base = { responseCode, response: e.response ? oneLine(e.response) : undefined, rejected };
+  const limit = throttlingLimit(responseCode, e.response ?? '');
+  if (limit) return { kind: 'throttled', message: `the provider is throttling this mailbox (${limit}): ${message}`, ...base, limit };
   if (e.code === 'EAUTH' || e.code === 'ENOAUTH' || e.code === 'EOAUTH2') return { kind: 'server', message: `authentication failed: ${message}`, ...base };
   if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE') {
     if (responseCode !== undefined && responseCode >= 500) return { kind: 'permanent', message: `the server refused the message: ${message}`, ...base };

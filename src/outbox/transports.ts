@@ -24,7 +24,8 @@ export class SmtpTransports {
     const existing = this.#entries.get(server.name);
     if (existing?.key === key) return existing.transporter;
     existing?.transporter.close();
-    const transporter = nodemailer.createTransport(transportOptions(server, this.connectionsPerServer));
+    // A server's `connections` limit (Microsoft 365: 3 per mailbox) caps this instance's pool.
+    const transporter = nodemailer.createTransport(transportOptions(server, Math.min(this.connectionsPerServer, server.limits?.connections ?? Infinity)));
     if (server.auth.type === 'oauth2') {
       const credential = server.auth.credential;
       // nodemailer asks here for a token at each login, and again with renew=true after a failed XOAUTH2 login:

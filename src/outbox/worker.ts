@@ -8,6 +8,7 @@ import type { SenderView } from '../senders/model.js';
 import type { SenderService } from '../senders/service.js';
 import type { ResolvedServer } from '../servers/model.js';
 import type { ServerRepository } from '../servers/repository.js';
+import type { BudgetDecision, SendBudget } from '../servers/sendBudget.js';
 import type { TokenManager } from '../tokens/tokenManager.js';
 import { backoffDelay } from '../tokens/backoff.js';
 import type { Mailbox, OutboxMessage } from './message.js';
@@ -27,6 +28,8 @@ export interface OutboxWorkerDependencies {
   servers: ServerRepository;
   transports: SmtpTransports;
   tokens: TokenManager;
+  /** Servers' sending limits and provider pauses: asked before each message goes to a server. */
+  budget: SendBudget;
   logger: Logger;
   options: Config['outbox'];
   /** With SQLite there is one instance: at start, whatever was "sending" died with the last process. */
@@ -48,6 +51,7 @@ export function createOutboxWorker(services: Services): OutboxWorker {
     servers: services.serverRepo,
     transports: services.transports,
     tokens: services.tokens,
+    budget: services.sendBudget,
     logger: services.logger.child({ component: 'outbox' }),
     options: services.config.outbox,
     requeueOnStart: services.config.database.kind === 'sqlite',
@@ -139,9 +143,14 @@ export class OutboxWorker {
         } catch (err) {
           this.deps.logger.error({ err }, 'cannot read the outbox; retrying');
         }
-        for (const row of claimed) {
+        // Senders and servers are looked up first, one after another (cached), so that the deliveries then ask the
+        // sending budget in claim order: with limits, that order (priority, then age) decides who goes first.
+        const targets: (Target | Error)[] = [];
+        for (const row of claimed) targets.push(await this.#targetOf(row).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
+        for (const [i, row] of claimed.entries()) {
           this.#sending.add(row.id);
-          const work = this.#deliver(row).catch((err: unknown) => this.deps.logger.error({ err, id: row.id }, 'outbox delivery crashed'));
+          const target = targets[i]!;
+          const work = (target instanceof Error ? Promise.reject(target) : this.#deliver(row, target)).catch((err: unknown) => this.deps.logger.error({ err, id: row.id }, 'outbox delivery crashed'));
           this.#inflight.add(work);
           void work.finally(() => {
             this.#inflight.delete(work);
@@ -163,30 +172,82 @@ export class OutboxWorker {
     return this.#wakeup.sleep(ms);
   }
 
-  async #deliver(row: OutboxRow): Promise<void> {
+  /** Where the message goes this attempt: its sender's route and the server at its place in it. */
+  async #targetOf(row: OutboxRow): Promise<Target> {
     const sender = await this.deps.senders.find(row.sender);
+    if (!sender) return { sender: undefined };
+    const route = [sender.primary, ...sender.backups];
+    const index = row.server_index % route.length;
+    const serverName = route[index]!;
+    // A store error reading the server is this attempt's failure (retried), as a refused connection would be.
+    return { sender, route, index, serverName, server: await this.#serverOf(serverName).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))) };
+  }
+
+  async #deliver(row: OutboxRow, target: Target): Promise<void> {
     const at = () => new Date().toISOString();
-    if (!sender) {
+    if (!target.sender) {
       const error = `sender ${row.sender} no longer exists`;
       this.#recorded(row, await this.deps.outbox.markFailed(row, { error, attempt: { at: at(), server: '-', outcome: 'failed', error } }));
       return;
     }
-    const route = [sender.primary, ...sender.backups];
-    const index = row.server_index % route.length;
-    const serverName = route[index]!;
+    const { sender, route, index, serverName, server } = target;
     try {
-      const server = await this.#serverOf(serverName);
+      if (server instanceof Error) throw server;
       if (!server) throw Object.assign(new Error(`server ${serverName} no longer exists`), { code: 'EAUTH' });
+      const message = row.raw === null ? (JSON.parse(row.message) as OutboxMessage) : undefined;
+      // The server's sending limits (and any pause its provider imposed) first: a message over budget waits, unspent.
+      const budget = await this.deps.budget.reserve(serverName, server.limits ?? {}, recipientCount(row, message));
+      if (!budget.ok) {
+        await this.#waitForBudget(row, route, index, serverName, budget);
+        return;
+      }
       // Fetch the token first: a dead grant or an unreachable provider is then known as such, not as "login failed".
       if (server.auth.type === 'oauth2') await this.deps.tokens.getAccessToken(server.auth.credential);
-      const info = await this.deps.transports.get(server).sendMail(row.raw !== null ? rawMailOptions(row, row.raw) : mailOptions(JSON.parse(row.message) as OutboxMessage, sender, row));
+      const info = await this.deps.transports
+        .get(server)
+        .sendMail(row.raw !== null ? rawMailOptions(row, row.raw) : mailOptions(message!, sender, row))
+        .finally(() => this.deps.budget.settle(budget.reservation).catch((err: unknown) => this.deps.logger.warn({ err, server: serverName }, 'cannot record the end of a send in the sending budget')));
       const rejected = ((info.rejected ?? []) as (string | { address: string })[]).map((r) => (typeof r === 'string' ? r : r.address));
       this.#recorded(row, await this.deps.outbox.markSent(row, { server: serverName, response: info.response, rejected, attempt: { at: at(), server: serverName, outcome: 'sent', response: info.response } }));
       this.deps.onAttempt?.(serverName, 'sent');
-      this.deps.logger.info({ id: row.id, server: serverName, attempts: row.attempts + 1, rejected: rejected.length }, 'message sent');
+      this.deps.logger.debug({ id: row.id, server: serverName, attempts: row.attempts + 1, rejected: rejected.length }, 'message sent');
     } catch (err) {
       await this.#handleFailure(row, route, index, serverName, classifySendError(err));
     }
+  }
+
+  /**
+   * Over budget: a spent daily budget moves the message to the next server of its route (a backup) at once; anything
+   * else waits on this server until the window allows it. No attempt is spent and nothing is written to the history.
+   */
+  async #waitForBudget(row: OutboxRow, route: string[], index: number, serverName: string, decision: Extract<BudgetDecision, { ok: false }>): Promise<void> {
+    // A daily budget spent by Mailgate's own count pauses the server like a provider's reply would: every instance,
+    // the alert and the server's page then say so.
+    if (decision.daily && !decision.paused) await this.deps.budget.pause(serverName, decision.until, decision.limit, `Mailgate counted its ${decision.limit} budget spent`);
+    if (decision.daily && index < route.length - 1) {
+      const note = `${serverName}: its ${decision.limit} budget is spent until ${decision.until.toISOString()}; sending through ${route[index + 1]}`;
+      const attempt: AttemptRecord = { at: new Date().toISOString(), server: serverName, outcome: 'next_server', error: note };
+      this.#recorded(row, await this.deps.outbox.defer(row, { at: new Date(), serverIndex: index + 1, serverAttempts: 0, note, attempt }));
+      this.deps.logger.info({ id: row.id, server: serverName, next: route[index + 1], limit: decision.limit }, 'daily sending budget spent: moving to the next server of the route');
+      return;
+    }
+    const note = decision.paused ? `${serverName} is paused until ${decision.until.toISOString()} (${decision.limit})` : `waiting for ${serverName}'s ${decision.limit} limit until ${decision.until.toISOString()}`;
+    this.#recorded(row, await this.deps.outbox.defer(row, { at: decision.until, serverIndex: index, serverAttempts: row.server_attempts, note }));
+    this.deps.logger.debug({ id: row.id, server: serverName, limit: decision.limit, until: decision.until.toISOString() }, 'message waits for the server\'s sending limit');
+  }
+
+  /** A provider's throttling reply: the server pauses for the limit's window (in every instance); the message waits, unspent. */
+  async #throttled(row: OutboxRow, route: string[], index: number, serverName: string, failure: SendFailure): Promise<void> {
+    const limit = failure.limit ?? 'messagesPerMinute';
+    const daily = limit === 'messagesPerDay' || limit === 'recipientsPerDay';
+    const now = Date.now();
+    const until = new Date(now + (daily ? this.deps.budget.windows.dayMs : this.deps.budget.windows.minuteMs));
+    await this.deps.budget.pause(serverName, until, limit, failure.message);
+    this.deps.onAttempt?.(serverName, 'throttled');
+    const attempt: AttemptRecord = { at: new Date(now).toISOString(), server: serverName, outcome: 'throttled', error: failure.message, ...(failure.response ? { response: failure.response } : {}) };
+    const toNext = daily && index < route.length - 1;
+    this.#recorded(row, await this.deps.outbox.defer(row, toNext ? { at: new Date(), serverIndex: index + 1, serverAttempts: 0, note: failure.message, attempt } : { at: until, serverIndex: index, serverAttempts: row.server_attempts, note: failure.message, attempt }));
+    this.deps.logger.warn({ id: row.id, server: serverName, limit, until: until.toISOString(), next: toNext ? route[index + 1] : undefined, responseCode: failure.responseCode }, 'the provider is throttling this mailbox: the server is paused');
   }
 
   async #handleFailure(row: OutboxRow, route: string[], index: number, serverName: string, failure: SendFailure): Promise<void> {
@@ -196,6 +257,10 @@ export class OutboxWorker {
       this.deps.onAttempt?.(serverName, outcome);
       return { at: new Date().toISOString(), server: serverName, outcome, error: failure.message, ...(failure.response ? { response: failure.response } : {}) };
     };
+    if (failure.kind === 'throttled') {
+      await this.#throttled(row, route, index, serverName, failure);
+      return;
+    }
     if (failure.kind === 'permanent') {
       this.#recorded(row, await outbox.markFailed(row, { error: failure.message, ...(failure.response ? { response: failure.response } : {}), rejected: failure.rejected, attempt: record('failed') }));
       logger.warn({ id: row.id, server: serverName, responseCode: failure.responseCode }, 'message refused by the server: failed');
@@ -220,6 +285,15 @@ export class OutboxWorker {
     logger.warn({ id: row.id, server: serverName, next: route[nextIndex], reason: failure.kind }, 'server failed; trying the next server of the route');
   }
 }
+
+/** How many recipients the provider counts for the message: its envelope (relay) or To, Cc and Bcc (API). */
+function recipientCount(row: OutboxRow, message: OutboxMessage | undefined): number {
+  if (message) return message.to.length + message.cc.length + message.bcc.length;
+  const envelope = JSON.parse(row.envelope ?? '{"to":[]}') as { to?: unknown[] };
+  return Math.max(1, envelope.to?.length ?? 1);
+}
+
+type Target = { sender: undefined } | { sender: SenderView; route: string[]; index: number; serverName: string; server: ResolvedServer | undefined | Error };
 
 function mailbox(m: Mailbox): { name: string; address: string } | string {
   return m.name ? { name: m.name, address: m.address } : m.address;

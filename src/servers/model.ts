@@ -8,6 +8,51 @@ export type SecurityMode = (typeof SECURITY_MODES)[number];
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
+export const LIMIT_NAMES = ['messagesPerMinute', 'recipientsPerMinute', 'messagesPerDay', 'recipientsPerDay', 'connections'] as const;
+export type LimitName = (typeof LIMIT_NAMES)[number];
+export type SendingLimits = Partial<Record<LimitName, number>>;
+/** As configured: a number sets a limit, null switches the preset's limit off, absent keeps the preset. */
+export type ConfiguredLimits = Partial<Record<LimitName, number | null>>;
+
+const limitValue = z.preprocess(
+  (v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v === 'none' ? null : v),
+  z.number({ error: 'expected a whole number of at least 1, or null (no limit)' }).int({ error: 'expected a whole number of at least 1, or null (no limit)' }).min(1, { error: 'expected a whole number of at least 1, or null (no limit)' }).max(10_000_000, { error: 'expected at most 10000000' }).nullable(),
+);
+
+export const limitsInputSchema = z.strictObject({
+  messagesPerMinute: limitValue.optional(),
+  recipientsPerMinute: limitValue.optional(),
+  messagesPerDay: limitValue.optional(),
+  recipientsPerDay: limitValue.optional(),
+  /** Concurrent SMTP connections to the server from one instance. */
+  connections: limitValue.optional(),
+});
+
+export interface LimitPreset {
+  /** Which published limits these are, as shown to people. */
+  name: 'microsoft-365' | 'google-workspace' | 'gmail';
+  limits: SendingLimits;
+  source: string;
+}
+
+/** What an SMTP server's windows hold now and what is left of each limit. */
+export interface BudgetView {
+  lastMinute: { messages: number; recipients: number };
+  lastDay: { messages: number; recipients: number };
+  /** What is left of each limit set (connections aside). */
+  left: Partial<Record<LimitName, number>>;
+  pause: ServerPause | null;
+}
+
+/** A pause a provider imposed (throttling reply) or a daily budget spent. */
+export interface ServerPause {
+  server: string;
+  until: string;
+  limit: LimitName;
+  reason: string;
+  pausedAt: string;
+}
+
 export const serverAuthInputSchema = z.discriminatedUnion(
   'type',
   [
@@ -34,6 +79,8 @@ export const serverInputSchema = z.strictObject({
   tlsCa: z.string().optional(),
   /** false accepts any certificate: only for tests and emergencies; the server test warns about it. */
   tlsRejectUnauthorized: z.boolean().optional(),
+  /** SMTP sending limits; the provider's published ones apply by default when the host is Microsoft's or Google's. */
+  limits: limitsInputSchema.optional(),
 });
 export type ServerInput = z.infer<typeof serverInputSchema>;
 
@@ -50,6 +97,8 @@ export interface ResolvedServer {
   auth: ServerAuth;
   tlsCa: string | undefined;
   tlsRejectUnauthorized: boolean;
+  /** The limits that apply (preset and configuration merged); absent or empty: none. */
+  limits?: SendingLimits;
 }
 
 /** What reads show: everything but the password. */
@@ -63,6 +112,14 @@ export interface ServerView {
   auth: { type: 'password'; hasPassword: boolean } | { type: 'oauth2'; credential: string } | { type: 'none' };
   tlsCa: string | undefined;
   tlsRejectUnauthorized: boolean;
+  /** Sending limits as configured (null: a preset's limit switched off)… */
+  limits: ConfiguredLimits;
+  /** …the provider's published limits for this host, if Mailgate knows them… */
+  limitPreset: { name: LimitPreset['name']; limits: SendingLimits; source: string } | null;
+  /** …and what applies. */
+  effectiveLimits: SendingLimits;
+  /** One SMTP server read alone: what its windows hold, what is left, and a provider's pause in force. */
+  budget?: BudgetView;
   /** `config`: defined in mailgate.yaml (change it there); `api`: made through the API or CLI. */
   source: 'config' | 'api';
   warnings: { code: string; message: string }[];

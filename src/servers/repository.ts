@@ -4,7 +4,8 @@ import { ErrorCode, MailgateError } from '../errors.js';
 import type { Keyring } from '../secrets/keyring.js';
 import type { Store } from '../store/store.js';
 import type { ServersTable } from '../store/tables.js';
-import type { ResolvedServer, ServerAuth, ServerProtocol, ServerView, SecurityMode } from './model.js';
+import { effectiveLimits, presetLimits } from './limits.js';
+import type { ConfiguredLimits, ResolvedServer, ServerAuth, ServerProtocol, ServerView, SecurityMode } from './model.js';
 
 export type ServerRow = Selectable<ServersTable>;
 
@@ -20,6 +21,7 @@ export interface ServerRecord {
   auth: ServerAuth | { type: 'password'; password: undefined };
   tlsCa: string | undefined;
   tlsRejectUnauthorized: boolean;
+  limits: ConfiguredLimits | undefined;
   source: 'config' | 'api';
 }
 
@@ -58,6 +60,7 @@ export class ServerRepository {
       credential: record.auth.type === 'oauth2' ? record.auth.credential : null,
       tls_ca: record.tlsCa ?? null,
       tls_reject_unauthorized: record.tlsRejectUnauthorized ? 1 : 0,
+      limits: record.limits && Object.keys(record.limits).length > 0 ? JSON.stringify(record.limits) : null,
       source: record.source,
       updated_at: at,
     };
@@ -101,6 +104,7 @@ export class ServerRepository {
       auth,
       tlsCa: row.tls_ca ?? undefined,
       tlsRejectUnauthorized: row.tls_reject_unauthorized === 1,
+      limits: effectiveLimits(configuredLimitsOf(row), presetLimits(row.host, row.username ?? undefined)),
     };
   }
 
@@ -115,10 +119,23 @@ export class ServerRepository {
       auth: row.auth_type === 'oauth2' ? { type: 'oauth2', credential: row.credential ?? '' } : row.auth_type === 'password' ? { type: 'password', hasPassword: row.password !== null } : { type: 'none' },
       tlsCa: row.tls_ca ?? undefined,
       tlsRejectUnauthorized: row.tls_reject_unauthorized === 1,
+      ...limitsView(row),
       source: row.source as 'config' | 'api',
       warnings,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };
   }
+}
+
+export function configuredLimitsOf(row: ServerRow): ConfiguredLimits {
+  return row.limits ? (JSON.parse(row.limits) as ConfiguredLimits) : {};
+}
+
+/** Limits only mean something for sending: IMAP and POP3 servers show none. */
+function limitsView(row: ServerRow): Pick<ServerView, 'limits' | 'limitPreset' | 'effectiveLimits'> {
+  if (row.protocol !== 'smtp') return { limits: {}, limitPreset: null, effectiveLimits: {} };
+  const preset = presetLimits(row.host, row.username ?? undefined);
+  const configured = configuredLimitsOf(row);
+  return { limits: configured, limitPreset: preset ? { name: preset.name, limits: preset.limits, source: preset.source } : null, effectiveLimits: effectiveLimits(configured, preset) };
 }

@@ -18,6 +18,9 @@ export function registerServerRoutes(app: FastifyInstance, services: Services): 
     return reply.status(204).send();
   });
 
+  // A provider's pause (after a throttling reply) ends now instead of at its time.
+  app.post<NameParams>('/api/v1/servers/:name/resume', { preHandler: admin }, async (request) => services.servers.resume(request.params.name));
+
   // Connect, TLS, authenticate and optionally send: each step with its timing and, on failure, its explanation.
   app.post<NameParams & { Body: { sendTo?: string; from?: string } | undefined }>('/api/v1/servers/:name/test', { preHandler: admin }, async (request) => {
     const server = services.serverRepo.resolve(await services.serverRepo.get(request.params.name));

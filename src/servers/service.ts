@@ -5,6 +5,7 @@ import type { CredentialRepository } from '../credentials/repository.js';
 import { settingsOf } from '../credentials/repository.js';
 import { serverInputSchema, type ResolvedServer, type ServerInput, type ServerView } from './model.js';
 import type { ServerRecord, ServerRepository, ServerRow } from './repository.js';
+import type { SendBudget } from './sendBudget.js';
 
 type Warning = ServerView['warnings'][number];
 
@@ -17,6 +18,8 @@ export class ServerService {
     private readonly credentials: CredentialRepository,
     /** Told when a server changes or goes, so pooled connections to it are closed. */
     private readonly onChange: (name: string) => void = () => undefined,
+    /** What an SMTP server's sending limits have left; shown by `show`. */
+    private readonly budget?: SendBudget,
   ) {}
 
   async add(raw: unknown): Promise<ServerView> {
@@ -41,6 +44,7 @@ export class ServerService {
       auth: current.auth.type === 'oauth2' ? { type: 'oauth2', credential: current.auth.credential } : { type: current.auth.type },
       ...(current.tlsCa !== undefined ? { tlsCa: current.tlsCa } : {}),
       tlsRejectUnauthorized: current.tlsRejectUnauthorized,
+      ...(Object.keys(current.limits).length > 0 ? { limits: current.limits } : {}),
       ...(patch as Record<string, unknown>),
       name,
     };
@@ -67,9 +71,18 @@ export class ServerService {
     return Promise.all((await this.repo.list()).map(async (row) => this.repo.toView(row, await this.warningsFor(row))));
   }
 
+  /** One server; an SMTP server with its sending budget (what its windows hold, what is left, a provider's pause). */
   async show(name: string): Promise<ServerView> {
     const row = await this.repo.get(name);
-    return this.repo.toView(row, await this.warningsFor(row));
+    const view = this.repo.toView(row, await this.warningsFor(row));
+    if (row.protocol === 'smtp' && this.budget) view.budget = await this.budget.usage(name, view.effectiveLimits);
+    return view;
+  }
+
+  /** Ends a pause a provider's throttling reply started, before its time (the admin knows the limit was lifted). */
+  async resume(name: string): Promise<{ resumed: boolean }> {
+    await this.repo.get(name);
+    return { resumed: (await this.budget?.resume(name)) ?? false };
   }
 
   /**
@@ -82,7 +95,7 @@ export class ServerService {
       const record = recordOf(input, 'config');
       // Unchanged: no write, so the running instances keep their pooled connections (the CLI syncs on every run).
       const existing = await this.repo.find(name);
-      if (existing?.source === 'config' && sameServer(this.repo.resolve(existing), record)) continue;
+      if (existing?.source === 'config' && sameServer(this.repo.resolve(existing), record) && (existing.limits ?? null) === (record.limits && Object.keys(record.limits).length > 0 ? JSON.stringify(record.limits) : null)) continue;
       await this.repo.save(record);
       this.onChange(name);
     }
@@ -154,7 +167,7 @@ export function parseServerInput(raw: unknown, prefix?: string): ServerInput {
 function sameServer(stored: ResolvedServer, record: ServerRecord): boolean {
   const auth = record.auth.type === 'password' ? { type: 'password', password: record.auth.password ?? '' } : record.auth;
   const wanted = { protocol: record.protocol, host: record.host, port: record.port, security: record.security, username: record.username, auth, tlsCa: record.tlsCa, tlsRejectUnauthorized: record.tlsRejectUnauthorized };
-  const { name: _name, ...have } = stored;
+  const { name: _name, limits: _limits, ...have } = stored;
   return JSON.stringify(have, Object.keys(wanted).sort()) === JSON.stringify(wanted, Object.keys(wanted).sort()) && JSON.stringify(have.auth) === JSON.stringify(auth);
 }
 
@@ -170,6 +183,7 @@ function recordOf(input: ServerInput, source: 'config' | 'api'): ServerRecord {
     auth: auth.type === 'password' ? { type: 'password', password: auth.password } : auth,
     tlsCa: input.tlsCa,
     tlsRejectUnauthorized: input.tlsRejectUnauthorized ?? true,
+    limits: input.limits,
     source,
   } as ServerRecord;
 }

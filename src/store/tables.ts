@@ -92,6 +92,8 @@ export interface ServersTable {
   credential: string | null;
   tls_ca: string | null;
   tls_reject_unauthorized: number;
+  /** JSON sending limits as configured (migration 0017); null: the host's preset. */
+  limits: string | null;
   source: string;
   created_at: string;
   updated_at: string;
@@ -142,6 +144,8 @@ export interface OutboxTable {
   idempotency_expires_at: string | null;
   /** When the body (text, html, attachments, raw MIME) was dropped under retention.messageBodyDays. */
   body_pruned_at: string | null;
+  /** 0 high, 1 normal, 2 low (migration 0017). */
+  priority: Generated<number>;
 }
 
 export interface WatchersTable {
@@ -294,6 +298,23 @@ export interface LeasesTable {
   acquired_at: string;
 }
 
+/** What was handed to a server with sending limits, for its sliding windows. */
+export interface SendLogTable {
+  id: Generated<number>;
+  server: string;
+  sent_at: string;
+  recipients: number;
+}
+
+/** A server nothing is sent to before `until`: a provider's throttling reply, or a daily budget spent. */
+export interface ServerPausesTable {
+  server: string;
+  until: string;
+  limit_name: string;
+  reason: string;
+  paused_at: string;
+}
+
 export interface Database {
   meta: MetaTable;
   credentials: CredentialsTable;
@@ -316,4 +337,6 @@ export interface Database {
   changes: ChangesTable;
   instances: InstancesTable;
   leases: LeasesTable;
+  send_log: SendLogTable;
+  server_pauses: ServerPausesTable;
 }

@@ -45,6 +45,7 @@ describe('outbox leases', () => {
       servers: services.serverRepo,
       transports: services.transports,
       tokens: services.tokens,
+      budget: services.sendBudget,
       logger: createLogger('silent'),
       options: services.config.outbox,
       requeueOnStart: false,

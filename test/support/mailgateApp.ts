@@ -8,6 +8,7 @@ import { WatcherManager } from '../../src/inbound/manager.js';
 import { startProxyListeners, stopProxyListeners } from '../../src/proxy/start.js';
 import { startRelayListeners } from '../../src/relay/index.js';
 import type { Config } from '../../src/config/load.js';
+import type { BudgetWindows } from '../../src/servers/sendBudget.js';
 import { getFreePort } from '../testbed/ports.js';
 import { openTestServices, type TestServices } from './services.js';
 
@@ -24,7 +25,7 @@ export interface MailgateApp {
   close(): Promise<void>;
 }
 
-export async function startMailgateApp(options: { configure?: (config: Config) => Config; reopen?: MailgateApp; outboxWorker?: boolean; watchers?: boolean; relay?: boolean; proxies?: boolean } = {}): Promise<MailgateApp> {
+export async function startMailgateApp(options: { configure?: (config: Config) => Config; reopen?: MailgateApp; outboxWorker?: boolean; watchers?: boolean; relay?: boolean; proxies?: boolean; budgetWindows?: BudgetWindows } = {}): Promise<MailgateApp> {
   const port = await getFreePort();
   const url = `http://127.0.0.1:${port}`;
   let captured = '';
@@ -38,6 +39,7 @@ export async function startMailgateApp(options: { configure?: (config: Config) =
     publicUrl: url,
     logger: createLogger('debug', sink),
     ...(options.configure ? { configure: options.configure } : {}),
+    ...(options.budgetWindows ? { budgetWindows: options.budgetWindows } : {}),
     ...(options.reopen ? { cwd: options.reopen.services.cwd, masterKey: options.reopen.services.masterKey } : {}),
   });
   const http = buildHttpServer(services);

@@ -6,6 +6,7 @@ import { generateMasterKey } from '../../src/secrets/keyring.js';
 import { unlockKeyring } from '../../src/secrets/masterKey.js';
 import { createServices, type Services } from '../../src/services.js';
 import { openStore } from '../../src/store/store.js';
+import type { BudgetWindows } from '../../src/servers/sendBudget.js';
 import { tempDir } from './cli.js';
 import { testDatabase } from './postgres.js';
 
@@ -22,6 +23,8 @@ export interface TestServicesOptions {
   configure?: (config: Config) => Config;
   cwd?: string;
   masterKey?: string;
+  /** Shorter minute and day windows for the servers' sending limits. */
+  budgetWindows?: BudgetWindows;
 }
 
 export async function openTestServices(options: TestServicesOptions = {}): Promise<TestServices> {
@@ -32,7 +35,7 @@ export async function openTestServices(options: TestServicesOptions = {}): Promi
   if (options.configure) config = options.configure(config);
   const store = await openStore(config.database);
   const { keyring } = await unlockKeyring(config.masterKey, store);
-  const services = createServices(config, options.logger ?? createLogger('silent'), store, keyring);
+  const services = createServices(config, options.logger ?? createLogger('silent'), store, keyring, options.budgetWindows ? { budgetWindows: options.budgetWindows } : {});
   // The same object, extended: services hold closures over it (wakeOutbox, watcherChanged are set later).
   return Object.assign(services, { cwd, masterKey, close: () => store.close() });
 }

@@ -30,6 +30,7 @@ const OUTCOMES: Record<AttemptRecord['outcome'], { tone: Tone; words: string }> 
   failed: { tone: 'bad', words: 'Failed' },
   retried: { tone: 'info', words: 'Retried by an admin' },
   cancelled: { tone: 'muted', words: 'Cancelled by an admin' },
+  throttled: { tone: 'warn', words: 'Provider limit: waiting' },
 };
 
 export function registerOutboxPages(app: FastifyInstance, ctx: WebContext): void {

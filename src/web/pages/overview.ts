@@ -18,6 +18,7 @@ const KINDS: Record<AlertCondition['kind'], { words: string; tone: Tone; fix: (n
   send_failing: { words: 'Sending mail failing', tone: 'bad', fix: () => 'Open the outbox' },
   watcher_failing: { words: 'Watcher failing', tone: 'bad', fix: () => 'Open inbound' },
   message_parked: { words: 'Inbound messages parked', tone: 'bad', fix: () => 'Open inbound' },
+  sending_paused: { words: 'Sending limit reached', tone: 'warn', fix: (n) => `Open server ${n}` },
 };
 
 export function registerOverviewPages(app: FastifyInstance, ctx: WebContext): void {
