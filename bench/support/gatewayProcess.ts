@@ -4,8 +4,10 @@ import { startGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
 
 const [cwd, masterKey, listen] = process.argv.slice(2) as [string, string, string];
-const config = loadConfig({ env: { MAILGATE_MASTER_KEY: masterKey, MAILGATE_LISTEN: listen, MAILGATE_LOG_LEVEL: 'warn' }, cwd });
-const gateway = await startGateway(config, createLogger('warn', process.stderr));
+// BENCH_LOG_LEVEL=info: the level `serve` runs at by default (the bench's default, warn, leaves per-request lines out).
+const level = process.env.BENCH_LOG_LEVEL === 'info' ? 'info' : 'warn';
+const config = loadConfig({ env: { MAILGATE_MASTER_KEY: masterKey, MAILGATE_LISTEN: listen, MAILGATE_LOG_LEVEL: level }, cwd });
+const gateway = await startGateway(config, createLogger(level, process.stderr));
 // BENCH_CPU_PROFILE=file.cpuprofile: a CPU profile of the gateway process, written when the bench stops it.
 const profileFile = process.env.BENCH_CPU_PROFILE;
 const session = profileFile ? new (await import('node:inspector/promises')).Session() : undefined;
