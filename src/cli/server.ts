@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCode, MailgateError } from '../errors.js';
+import { parseLimitPairs } from '../servers/limits.js';
 import type { ServerView } from '../servers/model.js';
 import { withServices, type ConfigOption } from './context.js';
 import { collect, collectWhole, CONFIG_OPTION_HELP, printLine, table, type Print } from './format.js';
@@ -18,6 +19,7 @@ interface ServerAddOptions extends ConfigOption {
   passwordFile?: string;
   tlsCaFile?: string;
   insecure?: boolean;
+  limit: string[];
   json?: boolean;
 }
 
@@ -38,6 +40,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
     .option('--password-file <file>', 'password authentication, the password from this file')
     .option('--tls-ca-file <file>', 'PEM of a CA to trust besides the system ones')
     .option('--insecure', 'accept any TLS certificate (tests only)')
+    .option('--limit <key=value>', LIMIT_HELP, collectWhole, [] as string[])
     .option('--json', 'print JSON')
     .option('-c, --config <file>', CONFIG_OPTION_HELP)
     .action(async (name: string, options: ServerAddOptions) => {
@@ -53,6 +56,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
         auth,
         ...(options.tlsCaFile ? { tlsCa: readFile(options.tlsCaFile, '--tls-ca-file') } : {}),
         ...(options.insecure ? { tlsRejectUnauthorized: false } : {}),
+        ...(options.limit.length ? { limits: parseLimitPairs(options.limit) } : {}),
       };
       await withServices(options, async (services) => {
         const view = await services.servers.add(input);
@@ -85,8 +89,37 @@ export function registerServerCommands(program: Command, print: Print = printLin
         const view = await services.servers.show(name);
         if (options.json) return print(JSON.stringify(view, null, 2));
         print(`${view.name}: ${view.protocol} ${view.host}:${view.port} ${view.security}, user ${view.username ?? '-'}, ${describeAuth(view)} (from ${view.source})`);
+        for (const line of describeLimits(view)) print(line);
         for (const w of view.warnings) print(`warning: ${w.message}`);
       }),
+    );
+
+  server
+    .command('update')
+    .description("change a server's sending limits (its other settings: the API, the web UI or mailgate.yaml)")
+    .argument('<name>')
+    .requiredOption('--limit <key=value>', LIMIT_HELP, collectWhole, [] as string[])
+    .option('--json', 'print JSON')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((name: string, options: ConfigOption & { limit: string[]; json?: boolean }) =>
+      withServices(options, async (services) => {
+        const current = await services.servers.show(name);
+        const view = await services.servers.update(name, { limits: { ...current.limits, ...parseLimitPairs(options.limit) } });
+        if (options.json) return print(JSON.stringify(view, null, 2));
+        for (const line of describeLimits(view)) print(line);
+      }, { action: 'server.update', target: name, fields: ['limits'] }),
+    );
+
+  server
+    .command('resume')
+    .description('end a pause a provider throttling reply (or a spent daily budget) started, before its time')
+    .argument('<name>')
+    .option('-c, --config <file>', CONFIG_OPTION_HELP)
+    .action((name: string, options: ConfigOption) =>
+      withServices(options, async (services) => {
+        const { resumed } = await services.servers.resume(name);
+        print(resumed ? `server ${name} resumed: mail waiting for it goes at once` : `server ${name} was not paused`);
+      }, { action: 'server.resume', target: name }),
     );
 
   server
@@ -178,6 +211,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
     .option('--attach <file>', 'attach a file (repeatable)', collectWhole, [] as string[])
     .option('--header <name=value>', 'an extra header (repeatable)', collectWhole, [] as string[])
     .option('--idempotency-key <key>', 'the same key twice sends once')
+    .option('--priority <priority>', 'high | normal | low: high goes first when a server\'s sending limits make mail wait')
     .option('--wait [seconds]', 'wait until the message is sent or failed (default 60 s)')
     .option('-c, --config <file>', CONFIG_OPTION_HELP)
     .action(async (options: SendOptions) => {
@@ -195,6 +229,7 @@ export function registerServerCommands(program: Command, print: Print = printLin
         ...(options.attach.length ? { attachments: options.attach.map((file) => ({ filename: path.basename(file), content: readFileBuffer(file, '--attach').toString('base64') })) } : {}),
         ...(options.header.length ? { headers: Object.fromEntries(options.header.map(splitPair)) } : {}),
         ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+        ...(options.priority ? { priority: options.priority } : {}),
       };
       await withServices(options, async (services) => {
         const { view, created } = await services.messages.accept(body, 'cli');
@@ -227,7 +262,22 @@ interface SendOptions extends ConfigOption {
   attach: string[];
   header: string[];
   idempotencyKey?: string;
+  priority?: string;
   wait?: string | true;
+}
+
+const LIMIT_HELP = "a sending limit, repeatable: messagesPerMinute, recipientsPerMinute, messagesPerDay, recipientsPerDay or connections =N, or =none to switch a preset's limit off";
+
+/** The limits that apply (and where from), what is left of them, and a provider's pause. */
+function describeLimits(view: ServerView): string[] {
+  if (view.protocol !== 'smtp') return [];
+  const pairs = (limits: Record<string, number | null | undefined>) => Object.entries(limits).map(([k, v]) => `${k}=${v ?? 'none'}`).join(', ');
+  const lines = [`limits: ${pairs(view.effectiveLimits) || 'none'}${view.limitPreset ? ` (preset ${view.limitPreset.name}${Object.keys(view.limits).length ? `, changed: ${pairs(view.limits)}` : ''})` : ''}`];
+  if (view.budget) {
+    lines.push(`sent: ${view.budget.lastMinute.messages} messages / ${view.budget.lastMinute.recipients} recipients in the last minute, ${view.budget.lastDay.messages} / ${view.budget.lastDay.recipients} in the last 24 hours${Object.keys(view.budget.left).length ? `; left: ${pairs(view.budget.left)}` : ''}`);
+    if (view.budget.pause) lines.push(`paused until ${view.budget.pause.until} (${view.budget.pause.limit}): ${view.budget.pause.reason} — \`mailgate server resume ${view.name}\` ends it now`);
+  }
+  return lines;
 }
 
 function describeAuth(view: ServerView): string {

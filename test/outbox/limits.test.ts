@@ -99,6 +99,9 @@ describe('sending limits', () => {
     const paused = alerts.find((a) => a.kind === 'sending_paused' && a.subject === 'daily');
     expect(paused?.message).toMatch(/server daily reached its messagesPerDay limit: .*goes again at \d{4}-/);
     expect((await app.api('GET', '/api/v1/servers/daily')).json.budget).toMatchObject({ left: { messagesPerDay: 0 }, pause: { limit: 'messagesPerDay' } });
+    // An admin who knows better ends the pause early.
+    expect((await app.api('POST', '/api/v1/servers/daily/resume')).json).toEqual({ resumed: true });
+    expect((await app.api('GET', '/api/v1/servers/daily')).json.budget.pause).toBeNull();
   }, 30_000);
 
   it('waits, without spending an attempt, on each provider throttling reply, then sends', async () => {

@@ -110,6 +110,17 @@ describe('relay delivery with real clients', () => {
     expect(raw.match(/^Date:/gim)).toHaveLength(1);
   });
 
+  it('gives a relayed message the priority its program set: X-Priority 1 goes as high, Importance: low as low', async () => {
+    const auth = { mechanism: 'PLAIN' as const, user: 'msmtp-client', password: PASSWORD };
+    const ids: (string | undefined)[] = [];
+    for (const headers of [{ 'X-Priority': '1 (Highest)' }, { Importance: 'low' }] as Record<string, string>[]) {
+      const result = await smtplib({ port: ports.implicit, security: 'implicit', caFile, auth, messages: [{ from: alice().email, to: [bob().email], data: message({ From: alice().email, To: bob().email, Subject: `priority ${Date.now()}`, ...headers }, 'body') }] });
+      ids.push(queuedId(dataReply(result)?.text));
+    }
+    const views = await Promise.all(ids.map((id) => app.api('GET', `/api/v1/messages/${id!}`).then((r) => r.json)));
+    expect(views.map((v) => v.priority)).toEqual(['high', 'low']);
+  });
+
   it('takes a message from curl over smtp:// with --ssl-reqd and over smtps://', async () => {
     for (const url of [`smtp://127.0.0.1:${ports.starttls}`, `smtps://127.0.0.1:${ports.implicit}`]) {
       const subject = `curl ${url.split(':')[0]} ${Date.now()}`;
