@@ -16,6 +16,7 @@ import { registerAuthPages } from './pages/auth.js';
 import { registerCredentialPages } from './pages/credentials.js';
 import { registerConnectPages } from './pages/connect.js';
 import { registerServerPages } from './pages/servers.js';
+import { registerServerLimitPages } from './pages/serverLimits.js';
 import { registerOutboxPages } from './pages/outbox.js';
 import { registerInboundPages } from './pages/inbound.js';
 import { registerAlertPages } from './pages/alerts.js';
@@ -120,6 +121,7 @@ export function registerWebUi(app: FastifyInstance, services: Services): WebCont
     registerCredentialPages(ui, ctx);
     registerConnectPages(ui, ctx);
     registerServerPages(ui, ctx);
+    registerServerLimitPages(ui, ctx);
     registerOutboxPages(ui, ctx);
     registerInboundPages(ui, ctx);
     registerAlertPages(ui, ctx);

@@ -14,6 +14,7 @@ import { csrfField, emptyState, errorSummary, field, problemsByField } from '../
 import { sessionOf, type WebContext } from '../context.js';
 import { formList, formProblems, formText } from '../forms.js';
 import { html, type SafeHtml } from '../html.js';
+import { limitsPanel } from './serverLimits.js';
 
 type NameParams = { Params: { name: string } };
 type AuthChoice = 'oauth2' | 'password' | 'none';
@@ -590,6 +591,7 @@ ${view.warnings.map((w) => html`<div class="hint warn"><p><strong>Warning:</stro
   <dt>Sign-in</dt><dd>${authCell(view)}</dd>
   <dt>Defined in</dt><dd>${sourceCell(view.source)}</dd>
 </dl></section>
+${view.protocol === 'smtp' ? limitsPanel(view, session) : ''}
 <section class="panel" aria-labelledby="test-title"><h2 id="test-title">Test</h2>
 <p class="help">The test ${does}. Each step shows as it completes; a failed step says what it means and how to fix it.</p>
 ${errorSummary(problems, { sendTo: 'Send a test message to' })}
