@@ -1,11 +1,11 @@
 // The outbox table: accept a message durably (once per idempotency key), lease due messages to a worker, and record every attempt's outcome.
-import crypto from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { sql } from 'kysely';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { OutboxTable } from '../store/tables.js';
 import { insertOutboxRow, updateLeasedOutboxRow } from './groupCommit.js';
+import { appendHistory, idempotencyHash, messageIdFor, newMessageId } from './identity.js';
 import type { OutboxMessage } from './message.js';
 import { priorityOfRank, priorityRank, type Priority } from './priority.js';
 import type { RawEnvelope, RawMessageSummary } from './rawMessage.js';
@@ -45,25 +45,6 @@ export interface OutboxView {
   history: AttemptRecord[];
   createdAt: string;
   sentAt: string | null;
-}
-
-/** Sortable, unguessable ids: time first (so the table's natural order is acceptance order), then randomness. */
-export function newMessageId(): string {
-  return `${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(10).toString('hex')}`;
-}
-
-/** The stored form of a caller's idempotency key: one caller's key never matches another's. */
-export function idempotencyHash(caller: string, key: string): string {
-  return crypto.createHash('sha256').update(`${caller}\0${key}`, 'utf8').digest('hex');
-}
-
-/**
- * Message-IDs Mailgate can recognise in a reply's In-Reply-To/References: `<mg.<outbox id>@<from domain>>`.
- * @see https://www.rfc-editor.org/rfc/rfc5322#section-3.6.4
- */
-export function messageIdFor(id: string, fromAddress: string): string {
-  const domain = fromAddress.split('@')[1] ?? 'mailgate.invalid';
-  return `<mg.${id}@${domain}>`;
 }
 
 /** The columns of a row that no attempt has touched yet. */
@@ -419,11 +400,4 @@ export class OutboxRepository {
       sentAt: row.sent_at,
     };
   }
-}
-
-function appendHistory(history: string, attempt: AttemptRecord): string {
-  const list = JSON.parse(history) as AttemptRecord[];
-  list.push(attempt);
-  // Keep the story readable and the row small: the first attempts and the latest ones.
-  return JSON.stringify(list.length > 30 ? [...list.slice(0, 10), ...list.slice(-20)] : list);
 }

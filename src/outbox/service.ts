@@ -5,7 +5,8 @@ import type { SenderService } from '../senders/service.js';
 import { parseAddress } from './addresses.js';
 import { parseMessageInput } from './message.js';
 import { headerValue, messageIdOf, missingHeaders, summarize, type HeaderField, type RawEnvelope, type RawMessageSummary } from './rawMessage.js';
-import { messageIdFor, newMessageId, OUTBOX_STATUSES, type OutboxRepository, type OutboxRow, type OutboxStatus, type OutboxView } from './repository.js';
+import { messageIdFor, newMessageId } from './identity.js';
+import { OUTBOX_STATUSES, type OutboxRepository, type OutboxRow, type OutboxStatus, type OutboxView } from './repository.js';
 import type { MessageSummary } from './summaries.js';
 import { priorityFromHeaders } from './priority.js';
 

@@ -1,0 +1,29 @@
+// What names an outbox message and keeps its story: its id, its Message-ID, the stored form of an idempotency key, and the attempt history.
+import crypto from 'node:crypto';
+
+/** Sortable, unguessable ids: time first (so the table's natural order is acceptance order), then randomness. */
+export function newMessageId(): string {
+  return `${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(10).toString('hex')}`;
+}
+
+/** The stored form of a caller's idempotency key: one caller's key never matches another's. */
+export function idempotencyHash(caller: string, key: string): string {
+  return crypto.createHash('sha256').update(`${caller}\0${key}`, 'utf8').digest('hex');
+}
+
+/**
+ * Message-IDs Mailgate can recognise in a reply's In-Reply-To/References: `<mg.<outbox id>@<from domain>>`.
+ * @see https://www.rfc-editor.org/rfc/rfc5322#section-3.6.4
+ */
+export function messageIdFor(id: string, fromAddress: string): string {
+  const domain = fromAddress.split('@')[1] ?? 'mailgate.invalid';
+  return `<mg.${id}@${domain}>`;
+}
+
+/** Adds an attempt (an AttemptRecord of the repository) to a message's JSON history. */
+export function appendHistory<Attempt extends object>(history: string, attempt: Attempt): string {
+  const list = JSON.parse(history) as Attempt[];
+  list.push(attempt);
+  // Keep the story readable and the row small: the first attempts and the latest ones.
+  return JSON.stringify(list.length > 30 ? [...list.slice(0, 10), ...list.slice(-20)] : list);
+}
