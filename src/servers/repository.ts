@@ -74,6 +74,9 @@ export class ServerRepository {
 
   async remove(name: string): Promise<void> {
     await this.store.db.deleteFrom('servers').where('name', '=', name).execute();
+    // Its sending budget and any pause go with it (a server made again under this name starts afresh).
+    await this.store.db.deleteFrom('send_log').where('server', '=', name).execute();
+    await this.store.db.deleteFrom('server_pauses').where('server', '=', name).execute();
     await this.store.changes.record('servers', name);
   }
 

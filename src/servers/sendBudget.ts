@@ -67,7 +67,8 @@ export class SendBudget {
     // (Changed limits ask the store again.)
     if (refused && refused.decision.until.getTime() > now && refused.limits === JSON.stringify(limits)) return refused.decision;
     const decision = await this.#decide(server, limits, recipients, now);
-    if (!decision.ok) this.#refusedUntil.set(server, { decision, limits: JSON.stringify(limits) });
+    // (A pause is not kept here: it is re-read every second, so a resume in another instance counts at once.)
+    if (!decision.ok && !decision.paused) this.#refusedUntil.set(server, { decision, limits: JSON.stringify(limits) });
     else this.#refusedUntil.delete(server);
     return decision;
   }

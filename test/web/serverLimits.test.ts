@@ -54,4 +54,13 @@ describe('sending limits in the web UI', () => {
     expect(resumed.status).toBe(303);
     expect((await app.api('GET', '/api/v1/servers/m365')).json.budget.pause).toBeNull();
   });
+
+  it('forgets a removed server’s budget and pause: a server made again under its name starts afresh', async () => {
+    await app.services.sendBudget.reserve('m365', { messagesPerMinute: 12 }, 1);
+    await app.services.sendBudget.pause('m365', new Date(Date.now() + 3_600_000), 'recipientsPerDay', 'daily limit');
+    expect((await app.api('DELETE', '/api/v1/servers/m365')).status).toBe(204);
+    const left = await app.services.store.db.selectFrom('send_log').select('id').where('server', '=', 'm365').execute();
+    const pauses = await app.services.store.db.selectFrom('server_pauses').select('server').where('server', '=', 'm365').execute();
+    expect([left.length, pauses.length]).toEqual([0, 0]);
+  });
 });
