@@ -24,7 +24,7 @@ export function registerMessageRoutes(app: FastifyInstance, services: Services):
     }
     const { view, created } = await services.messages.accept(request.body, callerOf(request));
     // A repeated idempotency key returns the message accepted the first time, whatever its state now.
-    return reply.status(created ? 202 : 200).send({ id: view.id, status: view.status, messageId: view.messageId, ...(created ? {} : { idempotentReplay: true }) });
+    return reply.status(created ? 202 : 200).send({ id: view.id, status: view.status, messageId: view.messageId, priority: view.priority, ...(created ? {} : { idempotentReplay: true }) });
   });
 
   // A `send` key reads the messages it submitted; an admin key reads every message.

@@ -56,6 +56,7 @@ describe('sending limits', () => {
     const sentBeforeHigh = arrived('burst@example.test').length;
     const high = await submit({ sender: 'burst', to: 'duty@example.test', subject: 'FIRE hall 2', text: 'fire', priority: 'high' });
     expect(high.status).toBe(202);
+    expect(high.json).toMatchObject({ status: 'queued', priority: 'high' });
     expect((await message(high.json.id)).priority).toBe('high');
     await eventually(async () => arrived('burst@example.test').length, (n) => n === 101, 30_000, 'the whole burst');
     const order = arrived('burst@example.test').map((a) => a.subject);
