@@ -17,6 +17,8 @@ import { registerCredentialPages } from './pages/credentials.js';
 import { registerConnectPages } from './pages/connect.js';
 import { registerServerPages } from './pages/servers.js';
 import { registerServerLimitPages } from './pages/serverLimits.js';
+import { registerSenderPages } from './pages/senders.js';
+import { registerServerTestPages } from './pages/serverTest.js';
 import { registerOutboxPages } from './pages/outbox.js';
 import { registerInboundPages } from './pages/inbound.js';
 import { registerAlertPages } from './pages/alerts.js';
@@ -121,7 +123,9 @@ export function registerWebUi(app: FastifyInstance, services: Services): WebCont
     registerCredentialPages(ui, ctx);
     registerConnectPages(ui, ctx);
     registerServerPages(ui, ctx);
+    registerServerTestPages(ui, ctx);
     registerServerLimitPages(ui, ctx);
+    registerSenderPages(ui, ctx);
     registerOutboxPages(ui, ctx);
     registerInboundPages(ui, ctx);
     registerAlertPages(ui, ctx);

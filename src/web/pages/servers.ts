@@ -1,25 +1,20 @@
-// The servers & senders pages: the two tables, add/edit forms, delete confirmations, and the server test that shows
-// each step live (NDJSON for the page script) or as a whole report page (a plain form post without JavaScript).
-import { PassThrough } from 'node:stream';
+// The servers & senders list and the server pages: add/edit forms and delete confirmations (the test page is in serverTest.ts, senders in senders.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { google, microsoft } from '../../credentials/presets.js';
 import type { CredentialView } from '../../credentials/model.js';
 import { ErrorCode, isMailgateError } from '../../errors.js';
 import type { SenderView } from '../../senders/model.js';
 import { SECURITY_MODES, SERVER_PROTOCOLS, type SecurityMode, type ServerProtocol, type ServerView } from '../../servers/model.js';
-import { testServer } from '../../servers/serverTest.js';
 import { parseServerInput } from '../../servers/service.js';
-import type { ServerTestReport, ServerTestStep } from '../../servers/testReport.js';
 import { csrfField, emptyState, errorSummary, field, problemsByField } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { formList, formProblems, formText } from '../forms.js';
 import { html, type SafeHtml } from '../html.js';
-import { limitsPanel } from './serverLimits.js';
 
-type NameParams = { Params: { name: string } };
+export type NameParams = { Params: { name: string } };
 type AuthChoice = 'oauth2' | 'password' | 'none';
 
-const PROTOCOL_LABEL: Record<ServerProtocol, string> = { smtp: 'SMTP (send mail)', imap: 'IMAP (read mail)', pop3: 'POP3 (read mail)' };
+export const PROTOCOL_LABEL: Record<ServerProtocol, string> = { smtp: 'SMTP (send mail)', imap: 'IMAP (read mail)', pop3: 'POP3 (read mail)' };
 const SECURITY_LABEL: Record<SecurityMode, string> = { tls: 'TLS from the start (implicit TLS)', starttls: 'STARTTLS (upgrade after connecting)', none: 'None: plain text (only on this machine)' };
 const SECURITY_SHORT: Record<SecurityMode, string> = { tls: 'TLS', starttls: 'STARTTLS', none: 'none (plain text)' };
 const DEFAULT_SECURITY: Record<ServerProtocol, SecurityMode> = { smtp: 'starttls', imap: 'tls', pop3: 'tls' };
@@ -41,13 +36,6 @@ const SERVER_LABELS: Record<string, string> = {
   tlsCa: 'Trusted CA certificate',
 };
 
-const SENDER_LABELS: Record<string, string> = {
-  name: 'Name',
-  from: 'From address',
-  primary: 'Primary server',
-  backups: 'Backup servers',
-  replyTo: 'Reply-To address',
-};
 
 export function registerServerPages(app: FastifyInstance, ctx: WebContext): void {
   const { services } = ctx;
@@ -163,95 +151,6 @@ ${usedBy.length > 0 ? html`<div class="hint warn"><p><strong>Still used by ${use
     }
     return ctx.redirectWithFlash(request, reply, '/servers', { kind: 'success', title: `Deleted ${request.params.name}` });
   });
-
-  // ---- the server test -----------------------------------------------------------------------------------------
-
-  app.get<NameParams>('/servers/:name/test', async (request, reply) => {
-    const view = await services.servers.show(request.params.name);
-    return testPage(request, reply, ctx, { view, sendTo: '' });
-  });
-
-  app.post<NameParams>('/servers/:name/test', async (request, reply) => {
-    const live = String(request.headers.accept ?? '').includes('application/x-ndjson');
-    const sendTo = formText(request.body, 'sendTo').trim();
-    if (live) return streamTest(request, reply, ctx, request.params.name, sendTo);
-
-    const view = await services.servers.show(request.params.name);
-    const server = services.serverRepo.resolve(await services.serverRepo.get(view.name));
-    try {
-      const report = await testServer(server, services, sendTo && view.protocol === 'smtp' ? { sendTo } : {});
-      return testPage(request, reply, ctx, { view, sendTo, report });
-    } catch (err) {
-      const problems = formProblems(err);
-      return testPage(request, reply, ctx, { view, sendTo, problems });
-    }
-  });
-
-  // ---- senders -------------------------------------------------------------------------------------------------
-
-  app.get('/senders', async (_request, reply) => reply.redirect('/servers#senders', 303));
-
-  app.get('/senders/new', async (request, reply) => {
-    const smtp = await smtpServers(ctx);
-    return senderForm(request, reply, ctx, { mode: 'add', smtp, values: { name: '', from: '', primary: smtp.length === 1 ? smtp[0]!.name : '', backups: [], replyTo: '' } });
-  });
-
-  app.post('/senders', async (request, reply) => {
-    const smtp = await smtpServers(ctx);
-    const values = senderValuesFromForm(request.body);
-    try {
-      const view = await services.senders.add(senderInput(values, 'add'));
-      return ctx.redirectWithFlash(request, reply, '/servers#senders', { kind: 'success', title: `Added sender ${view.name}`, message: `Applications can now send as ${view.name} through ${view.primary}${view.backups.length > 0 ? `, then ${view.backups.join(', ')}` : ''}.` });
-    } catch (err) {
-      const problems = isMailgateError(err) && err.code === ErrorCode.ALREADY_EXISTS ? new Map([['name', 'a sender with this name exists already: choose another name, or edit that one']]) : senderProblems(err);
-      return senderForm(request, reply, ctx, { mode: 'add', smtp, values, problems });
-    }
-  });
-
-  app.get<NameParams>('/senders/:name/edit', async (request, reply) => {
-    const view = await services.senders.show(request.params.name);
-    if (view.source === 'config') return readOnlyPage(request, reply, ctx, 'sender', view.name);
-    const smtp = await smtpServers(ctx);
-    return senderForm(request, reply, ctx, { mode: 'edit', view, smtp, values: { name: view.name, from: view.from, primary: view.primary, backups: view.backups, replyTo: view.replyTo ?? '' } });
-  });
-
-  app.post<NameParams>('/senders/:name', async (request, reply) => {
-    const view = await services.senders.show(request.params.name);
-    if (view.source === 'config') return readOnlyPage(request, reply, ctx, 'sender', view.name);
-    const smtp = await smtpServers(ctx);
-    const values = { ...senderValuesFromForm(request.body), name: view.name };
-    try {
-      const { name: _name, ...patch } = senderInput(values, 'edit');
-      await services.senders.update(view.name, patch);
-      return ctx.redirectWithFlash(request, reply, '/servers#senders', { kind: 'success', title: `Saved sender ${view.name}` });
-    } catch (err) {
-      return senderForm(request, reply, ctx, { mode: 'edit', view, smtp, values, problems: senderProblems(err) });
-    }
-  });
-
-  app.get<NameParams>('/senders/:name/delete', async (request, reply) => {
-    const view = await services.senders.show(request.params.name);
-    if (view.source === 'config') return readOnlyPage(request, reply, ctx, 'sender', view.name);
-    return ctx.page(request, reply, {
-      title: `Delete sender ${view.name}`,
-      section: 'servers',
-      body: html`<section class="panel narrow"><h1>Delete sender ${view.name}?</h1>
-<p>Applications that send as <strong>${view.name}</strong> get an error from then on; messages already queued for it fail. The servers stay.</p>
-<form method="post" action="/senders/${encodeURIComponent(view.name)}/delete" class="actions">${csrfField(sessionOf(request))}
-<button type="submit" class="button danger">Delete sender ${view.name}</button> <a class="button secondary" href="/servers#senders">Cancel</a></form></section>`,
-    });
-  });
-
-  app.post<NameParams>('/senders/:name/delete', async (request, reply) => {
-    try {
-      await services.senders.remove(request.params.name);
-    } catch (err) {
-      // Still used by a relay account, or defined in mailgate.yaml: say why on the page instead of an error page.
-      if (!isMailgateError(err) || (err.code !== ErrorCode.STATE_CONFLICT && err.code !== ErrorCode.INPUT_INVALID)) throw err;
-      return ctx.redirectWithFlash(request, reply, '/servers#senders', { kind: 'error', title: `Sender ${request.params.name} was not deleted`, message: err.message });
-    }
-    return ctx.redirectWithFlash(request, reply, '/servers#senders', { kind: 'success', title: `Deleted sender ${request.params.name}` });
-  });
 }
 
 // ---- the list page -------------------------------------------------------------------------------------------------
@@ -323,23 +222,23 @@ function senderTable(senders: SenderView[]): SafeHtml {
   })}</tbody></table></div>`;
 }
 
-function securityCell(security: SecurityMode): SafeHtml {
+export function securityCell(security: SecurityMode): SafeHtml {
   return security === 'none' ? html`<span class="badge warn"><span class="dot" aria-hidden="true"></span>None (plain text)</span>` : html`${SECURITY_SHORT[security]}`;
 }
 
-function authCell(s: ServerView): SafeHtml {
+export function authCell(s: ServerView): SafeHtml {
   if (s.auth.type === 'oauth2') return html`OAuth2 via <a href="/credentials/${encodeURIComponent(s.auth.credential)}">${s.auth.credential}</a>`;
   if (s.auth.type === 'password') return s.auth.hasPassword ? html`password` : html`password <span class="muted">(none stored)</span>`;
   return html`none`;
 }
 
-function sourceCell(source: 'config' | 'api'): SafeHtml {
+export function sourceCell(source: 'config' | 'api'): SafeHtml {
   return source === 'config'
     ? html`<span class="badge muted"><span class="dot" aria-hidden="true"></span>Config file</span> <span class="small muted">read-only: change it in mailgate.yaml</span>`
     : html`<span class="badge info"><span class="dot" aria-hidden="true"></span>API / UI</span> <span class="small muted">editable</span>`;
 }
 
-async function readOnlyPage(request: FastifyRequest, reply: FastifyReply, ctx: WebContext, kind: 'server' | 'sender', name: string): Promise<FastifyReply> {
+export async function readOnlyPage(request: FastifyRequest, reply: FastifyReply, ctx: WebContext, kind: 'server' | 'sender', name: string): Promise<FastifyReply> {
   return ctx.page(request, reply, {
     title: `${name} is read-only`,
     section: 'servers',
@@ -510,7 +409,7 @@ ${errorSummary(problems, SERVER_LABELS)}
   return ctx.page(request, reply, { title, section: 'servers', body, status: problems.size > 0 ? 400 : 200 });
 }
 
-function selectField(name: string, label: string, options: ReadonlyArray<readonly [string, string]>, value: string, error: string | undefined, help?: string): SafeHtml {
+export function selectField(name: string, label: string, options: ReadonlyArray<readonly [string, string]>, value: string, error: string | undefined, help?: string): SafeHtml {
   const id = `f-${name}`;
   const describedBy = [help ? `${id}-help` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ');
   return html`<div class="field${error ? ' has-error' : ''}"><label for="${id}">${label}</label>
@@ -520,195 +419,3 @@ function selectField(name: string, label: string, options: ReadonlyArray<readonl
   </select>
   ${help ? html`<p class="help" id="${id}-help">${help}</p>` : ''}</div>`;
 }
-
-// ---- the test page -------------------------------------------------------------------------------------------------
-
-/** Human names of the steps, in the order they happen; a repeated step (EHLO after STARTTLS, a retried sign-in) says so. */
-function stepLabeler(server: Pick<ServerView, 'protocol' | 'security' | 'auth'>): (step: ServerTestStep) => string {
-  const seen = new Set<string>();
-  return (step) => {
-    const again = seen.has(step.name);
-    seen.add(step.name);
-    switch (step.name) {
-      case 'connect':
-        return server.protocol === 'imap' && server.security !== 'none' ? `Connect and TLS${server.security === 'starttls' ? ' (STARTTLS)' : ''}` : 'Connect';
-      case 'tls':
-        return server.security === 'starttls' ? (server.protocol === 'pop3' ? 'TLS (STLS)' : 'TLS (STARTTLS)') : 'TLS';
-      case 'ehlo':
-        return again ? 'Hello again over TLS (EHLO)' : 'Hello (EHLO)';
-      case 'capabilities':
-        return 'Capabilities';
-      case 'token':
-        return again ? 'Access token (refreshed)' : 'Access token';
-      case 'auth': {
-        const mechanism = /^([A-Z][A-Z0-9/_-]*) as /.exec(step.detail)?.[1] ?? (server.auth.type === 'oauth2' ? 'XOAUTH2' : server.auth.type === 'password' ? 'password' : 'no sign-in');
-        return `Sign in (${mechanism})${again ? ', second attempt' : ''}`;
-      }
-      case 'folders':
-        return 'List folders';
-      case 'mailbox':
-        return server.protocol === 'pop3' ? 'Read the mailbox (STAT)' : 'Open INBOX';
-      case 'send':
-        return 'Send test message';
-      default:
-        return String(step.name);
-    }
-  };
-}
-
-function reportHtml(report: ServerTestReport, view: ServerView): SafeHtml {
-  const label = stepLabeler(view);
-  return html`<p class="test-summary ${report.ok ? 'ok' : 'bad'}" role="status">${report.ok ? `Works: every step passed in ${report.totalMs} ms.` : 'Does not work as configured: see the failed step below.'}</p>
-<ol class="steps">${report.steps.map(
-    (step) => html`<li class="${step.ok ? 'ok' : 'bad'}">
-  <p><span class="mark" aria-hidden="true">${step.ok ? '✓' : '✗'}</span><strong>${label(step)}</strong><span class="visually-hidden">${step.ok ? ' passed' : ' failed'}</span> <span class="ms">${step.ms} ms</span></p>
-  <p class="detail">${step.detail}</p>
-  ${step.explanation ? html`<div class="explanation"><p>${step.explanation.meaning}</p><p><strong>Fix: </strong>${step.explanation.fix}</p></div>` : ''}
-</li>`,
-  )}</ol>`;
-}
-
-async function testPage(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  ctx: WebContext,
-  options: { view: ServerView; sendTo: string; report?: ServerTestReport; problems?: Map<string, string> },
-): Promise<FastifyReply> {
-  const session = sessionOf(request);
-  const { view, report } = options;
-  const problems = options.problems ?? new Map<string, string>();
-  const base = `/servers/${encodeURIComponent(view.name)}`;
-  const does = view.protocol === 'smtp' ? 'connects, secures the connection, says hello, signs in and, if you give an address, sends a short test message' : view.protocol === 'imap' ? 'connects, secures the connection, signs in, lists the folders and opens the INBOX without changing any message' : 'connects, secures the connection, signs in and reads the mailbox size without changing any message';
-  const body = html`<nav class="crumbs" aria-label="Breadcrumb"><a href="/servers">Servers &amp; senders</a> / ${view.name}</nav>
-<div class="page-head"><h1>${view.name} <span class="badge muted">${view.protocol.toUpperCase()}</span></h1>
-<div class="actions">${view.source === 'api' ? html`<a class="button secondary" href="${base}/edit">Edit</a> <a class="button danger-outline" href="${base}/delete">Delete</a>` : html`<span class="muted">Defined in mailgate.yaml: read-only here</span>`}</div></div>
-${view.warnings.map((w) => html`<div class="hint warn"><p><strong>Warning:</strong> ${w.message}</p></div>`)}
-<section class="panel"><h2>Settings</h2><dl class="facts">
-  <dt>Protocol</dt><dd>${PROTOCOL_LABEL[view.protocol]}</dd>
-  <dt>Host and port</dt><dd class="mono">${view.host}:${view.port}</dd>
-  <dt>Security</dt><dd>${securityCell(view.security)}${view.tlsCa ? ' · trusts its own CA certificate' : ''}${view.tlsRejectUnauthorized ? '' : html` · <strong>certificate not verified</strong>`}</dd>
-  <dt>Username</dt><dd>${view.username ?? '—'}</dd>
-  <dt>Sign-in</dt><dd>${authCell(view)}</dd>
-  <dt>Defined in</dt><dd>${sourceCell(view.source)}</dd>
-</dl></section>
-${view.protocol === 'smtp' ? limitsPanel(view, session) : ''}
-<section class="panel" aria-labelledby="test-title"><h2 id="test-title">Test</h2>
-<p class="help">The test ${does}. Each step shows as it completes; a failed step says what it means and how to fix it.</p>
-${errorSummary(problems, { sendTo: 'Send a test message to' })}
-<form method="post" action="${base}/test" data-live-test="test-output" class="stack test-form" novalidate>
-  ${csrfField(session)}
-  ${view.protocol === 'smtp' ? html`<div class="form-grid">${field({ name: 'sendTo', label: 'Send a test message to', type: 'email', value: options.sendTo, error: problems.get('sendTo'), autocomplete: 'email', help: 'Mailgate sends “Mailgate test message” to this address after signing in. Leave empty to test without sending.' })}</div>` : ''}
-  <div class="actions"><button type="submit" class="button primary">Run test</button></div>
-</form>
-<div id="test-output" class="test-output"${report ? '' : html` hidden`} aria-live="polite">${report ? reportHtml(report, view) : ''}</div>
-</section>`;
-  return ctx.page(request, reply, { title: `Test ${view.name}`, section: 'servers', body, status: problems.size > 0 ? 400 : 200 });
-}
-
-/** One JSON line per completed step, then the report (or an error): the page script shows them as they come. */
-async function streamTest(request: FastifyRequest, reply: FastifyReply, ctx: WebContext, name: string, sendTo: string): Promise<FastifyReply> {
-  const { services } = ctx;
-  const out = new PassThrough();
-  const write = (event: unknown) => {
-    if (!out.writableEnded) out.write(`${JSON.stringify(event)}\n`);
-  };
-  void (async () => {
-    try {
-      const view = await services.servers.show(name);
-      const server = services.serverRepo.resolve(await services.serverRepo.get(name));
-      const label = stepLabeler(view);
-      const report = await testServer(server, services, {
-        onStep: (step) => write({ type: 'step', label: label(step), step }),
-        ...(sendTo && view.protocol === 'smtp' ? { sendTo } : {}),
-      });
-      write({ type: 'done', report });
-    } catch (err) {
-      if (!isMailgateError(err)) request.log.error({ err }, 'server test failed');
-      write({ type: 'error', message: isMailgateError(err) ? err.message.replace(/^sendTo: /, 'Send a test message to: ') : 'The test failed inside Mailgate; the details are in its log.' });
-    } finally {
-      out.end();
-    }
-  })();
-  return reply.type('application/x-ndjson; charset=utf-8').header('x-accel-buffering', 'no').send(out);
-}
-
-// ---- senders -------------------------------------------------------------------------------------------------------
-
-interface SenderFormValues {
-  name: string;
-  from: string;
-  primary: string;
-  backups: string[];
-  replyTo: string;
-}
-
-async function smtpServers(ctx: WebContext): Promise<ServerView[]> {
-  return (await ctx.services.servers.list()).filter((s) => s.protocol === 'smtp');
-}
-
-function senderValuesFromForm(body: unknown): SenderFormValues {
-  const primary = formText(body, 'primary').trim();
-  return {
-    name: formText(body, 'name').trim(),
-    from: formText(body, 'from').trim(),
-    primary,
-    // the primary is tried first anyway: ticking it as a backup too changes nothing
-    backups: formList(body, 'backups').filter((b) => b !== primary),
-    replyTo: formText(body, 'replyTo').trim(),
-  };
-}
-
-function senderInput(values: SenderFormValues, mode: 'add' | 'edit'): Record<string, unknown> & { name: string } {
-  return { name: values.name, primary: values.primary, backups: values.backups, from: values.from, ...(values.replyTo !== '' || mode === 'edit' ? { replyTo: values.replyTo === '' ? undefined : values.replyTo } : {}) };
-}
-
-/** The sender service names backups one by one ("backups[1]: …"): the form shows them on the backups field. */
-function senderProblems(err: unknown): Map<string, string> {
-  if (isMailgateError(err) && err.code === ErrorCode.INPUT_INVALID) return problemsByField(err.message.split('; ').map((p) => p.replace(/^backups\[\d+\]/, 'backups')));
-  return formProblems(err);
-}
-
-async function senderForm(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  ctx: WebContext,
-  options: { mode: 'add' | 'edit'; smtp: ServerView[]; values: SenderFormValues; view?: SenderView; problems?: Map<string, string> },
-): Promise<FastifyReply> {
-  const session = sessionOf(request);
-  const { mode, smtp, values, view } = options;
-  const problems = options.problems ?? new Map<string, string>();
-  const title = mode === 'add' ? 'Add a sender' : `Edit sender ${view!.name}`;
-  const crumbs = html`<nav class="crumbs" aria-label="Breadcrumb"><a href="/servers">Servers &amp; senders</a> / ${mode === 'add' ? 'Add sender' : html`${view!.name} / Edit`}</nav>`;
-  if (smtp.length === 0) {
-    return ctx.page(request, reply, {
-      title,
-      section: 'servers',
-      body: html`${crumbs}<h1>${title}</h1>${emptyState('No SMTP server yet', 'A sender sends through an SMTP server. Add one first, then the sender.', html`<a class="button primary" href="/servers/new?protocol=smtp">Add an SMTP server</a>`)}`,
-    });
-  }
-  const backups = new Set(values.backups);
-  const f = (name: keyof SenderFormValues & string, extra: Partial<Parameters<typeof field>[0]> = {}) =>
-    field({ name, label: SENDER_LABELS[name] ?? name, value: String(values[name] ?? ''), error: problems.get(name), ...extra });
-  const backupError = problems.get('backups');
-  const body = html`${crumbs}
-<h1>${title}</h1>
-${errorSummary(problems, SENDER_LABELS)}
-<form method="post" action="${mode === 'add' ? '/senders' : `/senders/${encodeURIComponent(view!.name)}`}" class="stack sender-form" novalidate>
-  ${csrfField(session)}
-  <div class="form-grid">
-  ${mode === 'add' ? f('name', { required: true, help: 'What applications name when they send, e.g. alerts. Letters, digits, “.”, “_” and “-”.', attributes: 'autocapitalize="none" spellcheck="false"' }) : ''}
-  ${f('from', { required: true, placeholder: 'Alarm Centre <alerts@example.com>', help: 'An address, optionally with a display name: Alarm Centre <alerts@example.com>. Microsoft 365 and Google accept only the signed-in mailbox or its aliases.' })}
-  ${selectField('primary', SENDER_LABELS.primary!, [['', 'Choose an SMTP server…'] as const, ...smtp.map((s) => [s.name, `${s.name} — ${s.host}:${s.port}`] as const)], values.primary, problems.get('primary'), 'Mail goes through this server first.')}
-  ${f('replyTo', { help: 'Where replies go, if not to the From address.' })}
-  </div>
-  <fieldset id="f-backups" class="${backupError ? 'has-error' : ''}"${backupError ? html` aria-describedby="backups-error"` : ''}><legend>${SENDER_LABELS.backups} <span class="optional">(optional)</span></legend>
-    ${backupError ? html`<p class="error-text" id="backups-error"><span class="visually-hidden">Error: </span>${backupError}</p>` : ''}
-    <p class="help">Tried in this order when the primary fails to take the mail. The primary itself is always tried first.</p>
-    ${smtp.map((s, i) => html`<div class="check"><input type="checkbox" id="backup-${i}" name="backups" value="${s.name}"${backups.has(s.name) ? html` checked` : ''}><label for="backup-${i}">${s.name} <span class="muted mono small">${s.host}:${s.port}</span></label></div>`)}
-  </fieldset>
-  <div class="actions"><button type="submit" class="button primary">${mode === 'add' ? 'Add sender' : 'Save changes'}</button>
-  <a class="button secondary" href="/servers#senders">Cancel</a></div>
-</form>`;
-  return ctx.page(request, reply, { title, section: 'servers', body, status: problems.size > 0 ? 400 : 200 });
-}
-
