@@ -218,7 +218,8 @@ export class OutboxWorker {
 
   /**
    * Over budget: a spent daily budget moves the message to the next server of its route (a backup) at once; anything
-   * else waits on this server until the window allows it. No attempt is spent and nothing is written to the history.
+   * else waits on this server until the window allows it. No attempt is spent; only a move to the backup is written
+   * to the history.
    */
   async #waitForBudget(row: OutboxRow, route: string[], index: number, serverName: string, decision: Extract<BudgetDecision, { ok: false }>): Promise<void> {
     // A daily budget spent by Mailgate's own count pauses the server like a provider's reply would: every instance,
