@@ -5,8 +5,7 @@ import type { Store } from '../store/store.js';
 import { OUTBOX_STATUSES } from '../outbox/repository.js';
 import type { ListenerRegistry } from '../listeners/registry.js';
 import { CREDENTIAL_STATUSES } from '../credentials/model.js';
-import { effectiveLimits, presetLimits } from '../servers/limits.js';
-import { LIMIT_NAMES, type ConfiguredLimits } from '../servers/model.js';
+import { COUNTED_LIMITS, hasLimits, limitsOfServer } from '../servers/limits.js';
 import type { SendBudget } from '../servers/sendBudget.js';
 
 export type RefreshOutcome = 'success' | 'needs_reauthorization' | 'client_secret_invalid' | 'transient_failure' | 'refused';
@@ -169,9 +168,8 @@ function registerBudgetGauges(store: Store, budget: SendBudget, registers: clien
     const rows = await store.db.selectFrom('servers').select(['name', 'host', 'username', 'limits']).where('protocol', '=', 'smtp').execute();
     const out = [];
     for (const r of rows) {
-      const limits = effectiveLimits(r.limits ? (JSON.parse(r.limits) as ConfiguredLimits) : {}, presetLimits(r.host, r.username ?? undefined));
-      if (!LIMIT_NAMES.some((n) => n !== 'connections' && limits[n] !== undefined)) continue;
-      out.push({ server: r.name, limits, usage: await budget.usage(r.name, limits) });
+      const limits = limitsOfServer(r).effective;
+      if (hasLimits(limits)) out.push({ server: r.name, usage: await budget.usage(r.name, limits) });
     }
     return out;
   };
@@ -181,7 +179,6 @@ function registerBudgetGauges(store: Store, budget: SendBudget, registers: clien
     reading ??= read().finally(() => setImmediate(() => (reading = undefined)));
     return reading;
   };
-  const COUNTED = ['messagesPerMinute', 'recipientsPerMinute', 'messagesPerDay', 'recipientsPerDay'] as const;
   new client.Gauge({
     name: 'mailgate_server_budget_used',
     help: 'What an SMTP server with sending limits has used of each limit in its window (a minute or a rolling day)',
@@ -189,10 +186,7 @@ function registerBudgetGauges(store: Store, budget: SendBudget, registers: clien
     registers,
     async collect() {
       this.reset();
-      for (const { server, limits, usage } of await shared()) {
-        const counts = { messagesPerMinute: usage.lastMinute.messages, recipientsPerMinute: usage.lastMinute.recipients, messagesPerDay: usage.lastDay.messages, recipientsPerDay: usage.lastDay.recipients };
-        for (const name of COUNTED) if (limits[name] !== undefined) this.set({ server, limit: name }, counts[name]);
-      }
+      for (const { server, usage } of await shared()) for (const name of COUNTED_LIMITS) if (usage.used[name] !== undefined) this.set({ server, limit: name }, usage.used[name]);
     },
   });
   new client.Gauge({
@@ -202,7 +196,7 @@ function registerBudgetGauges(store: Store, budget: SendBudget, registers: clien
     registers,
     async collect() {
       this.reset();
-      for (const { server, limits, usage } of await shared()) for (const name of COUNTED) if (limits[name] !== undefined) this.set({ server, limit: name }, usage.left[name] ?? 0);
+      for (const { server, usage } of await shared()) for (const name of COUNTED_LIMITS) if (usage.left[name] !== undefined) this.set({ server, limit: name }, usage.left[name]);
     },
   });
   new client.Gauge({

@@ -33,6 +33,13 @@ export function effectiveLimits(configured: ConfiguredLimits | undefined, preset
   return result;
 }
 
+/** A stored server's limits: as configured (its JSON column), the host's preset, and what applies. */
+export function limitsOfServer(row: { host: string; username: string | null; limits: string | null }): { configured: ConfiguredLimits; preset: LimitPreset | undefined; effective: SendingLimits } {
+  const configured = row.limits ? (JSON.parse(row.limits) as ConfiguredLimits) : {};
+  const preset = presetLimits(row.host, row.username ?? undefined);
+  return { configured, preset, effective: effectiveLimits(configured, preset) };
+}
+
 /** Parses `KEY=VALUE` pairs (the CLI's `--limit`), e.g. `messagesPerMinute=20`, `recipientsPerDay=none`. */
 export function parseLimitPairs(pairs: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -45,6 +52,10 @@ export function parseLimitPairs(pairs: readonly string[]): Record<string, unknow
   return out;
 }
 
+/** The limits counted in a window (all but `connections`). */
+export const COUNTED_LIMITS = LIMIT_NAMES.filter((n): n is Exclude<typeof n, 'connections'> => n !== 'connections');
+
+/** Whether any counted limit is set: a server without one needs no budget. */
 export function hasLimits(limits: SendingLimits): boolean {
-  return LIMIT_NAMES.some((n) => n !== 'connections' && limits[n] !== undefined);
+  return COUNTED_LIMITS.some((n) => limits[n] !== undefined);
 }

@@ -39,7 +39,8 @@ export interface LimitPreset {
 export interface BudgetView {
   lastMinute: { messages: number; recipients: number };
   lastDay: { messages: number; recipients: number };
-  /** What is left of each limit set (connections aside). */
+  /** What each limit set (connections aside) has used in its window, and what is left of it. */
+  used: Partial<Record<LimitName, number>>;
   left: Partial<Record<LimitName, number>>;
   pause: ServerPause | null;
 }

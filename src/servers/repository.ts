@@ -4,7 +4,7 @@ import { ErrorCode, MailgateError } from '../errors.js';
 import type { Keyring } from '../secrets/keyring.js';
 import type { Store } from '../store/store.js';
 import type { ServersTable } from '../store/tables.js';
-import { effectiveLimits, presetLimits } from './limits.js';
+import { limitsOfServer } from './limits.js';
 import type { ConfiguredLimits, ResolvedServer, ServerAuth, ServerProtocol, ServerView, SecurityMode } from './model.js';
 
 export type ServerRow = Selectable<ServersTable>;
@@ -107,7 +107,7 @@ export class ServerRepository {
       auth,
       tlsCa: row.tls_ca ?? undefined,
       tlsRejectUnauthorized: row.tls_reject_unauthorized === 1,
-      limits: effectiveLimits(configuredLimitsOf(row), presetLimits(row.host, row.username ?? undefined)),
+      limits: limitsOfServer(row).effective,
     };
   }
 
@@ -131,14 +131,9 @@ export class ServerRepository {
   }
 }
 
-export function configuredLimitsOf(row: ServerRow): ConfiguredLimits {
-  return row.limits ? (JSON.parse(row.limits) as ConfiguredLimits) : {};
-}
-
 /** Limits only mean something for sending: IMAP and POP3 servers show none. */
 function limitsView(row: ServerRow): Pick<ServerView, 'limits' | 'limitPreset' | 'effectiveLimits'> {
   if (row.protocol !== 'smtp') return { limits: {}, limitPreset: null, effectiveLimits: {} };
-  const preset = presetLimits(row.host, row.username ?? undefined);
-  const configured = configuredLimitsOf(row);
-  return { limits: configured, limitPreset: preset ? { name: preset.name, limits: preset.limits, source: preset.source } : null, effectiveLimits: effectiveLimits(configured, preset) };
+  const { configured, preset, effective } = limitsOfServer(row);
+  return { limits: configured, limitPreset: preset ? { name: preset.name, limits: preset.limits, source: preset.source } : null, effectiveLimits: effective };
 }

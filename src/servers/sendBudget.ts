@@ -1,7 +1,7 @@
 // The sending budget of servers with limits: sliding windows over what was sent (shared by every instance through the store), and pauses providers impose.
 import { sql } from 'kysely';
 import type { Store } from '../store/store.js';
-import { hasLimits } from './limits.js';
+import { COUNTED_LIMITS, hasLimits } from './limits.js';
 import type { BudgetView, LimitName, SendingLimits, ServerPause } from './model.js';
 
 export interface BudgetWindows {
@@ -52,9 +52,9 @@ export class SendBudget {
    * Takes one message of `recipients` from the server's budget, or says until when it must wait. Atomic across
    * instances: on PostgreSQL under an advisory lock per server, on SQLite in one transaction (one writer).
    */
-  reserve(server: string, limits: SendingLimits, recipients: number, now = Date.now()): Promise<BudgetDecision> {
+  reserve(server: string, limits: SendingLimits, recipients: number): Promise<BudgetDecision> {
     const previous = this.#queues.get(server) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => this.#reserve(server, limits, recipients, now > Date.now() ? now : Date.now()));
+    const next = previous.catch(() => undefined).then(() => this.#reserve(server, limits, recipients, Date.now()));
     this.#queues.set(server, next);
     void next.finally(() => {
       if (this.#queues.get(server) === next) this.#queues.delete(server);
@@ -184,12 +184,16 @@ export class SendBudget {
     };
     const lastMinute = await count(this.windows.minuteMs);
     const lastDay = await count(this.windows.dayMs);
+    const counts: Record<Exclude<LimitName, 'connections'>, number> = { messagesPerMinute: lastMinute.messages, recipientsPerMinute: lastMinute.recipients, messagesPerDay: lastDay.messages, recipientsPerDay: lastDay.recipients };
+    const used: BudgetView['used'] = {};
     const left: BudgetView['left'] = {};
-    if (limits.messagesPerMinute !== undefined) left.messagesPerMinute = Math.max(0, limits.messagesPerMinute - lastMinute.messages);
-    if (limits.recipientsPerMinute !== undefined) left.recipientsPerMinute = Math.max(0, limits.recipientsPerMinute - lastMinute.recipients);
-    if (limits.messagesPerDay !== undefined) left.messagesPerDay = Math.max(0, limits.messagesPerDay - lastDay.messages);
-    if (limits.recipientsPerDay !== undefined) left.recipientsPerDay = Math.max(0, limits.recipientsPerDay - lastDay.recipients);
-    return { lastMinute, lastDay, left, pause: (await this.pauseOf(server, now)) ?? null };
+    for (const name of COUNTED_LIMITS) {
+      const limit = limits[name];
+      if (limit === undefined) continue;
+      used[name] = counts[name];
+      left[name] = Math.max(0, limit - counts[name]);
+    }
+    return { lastMinute, lastDay, used, left, pause: (await this.pauseOf(server, now)) ?? null };
   }
 }
 

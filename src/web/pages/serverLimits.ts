@@ -22,10 +22,7 @@ const LIMIT_LABELS: Record<LimitName, string> = {
 export function limitsPanel(view: ServerView, session: Session): SafeHtml {
   const base = `/servers/${encodeURIComponent(view.name)}`;
   const budget = view.budget;
-  const used = (name: LimitName): string => {
-    if (!budget || name === 'connections') return '';
-    return String(name === 'messagesPerMinute' ? budget.lastMinute.messages : name === 'recipientsPerMinute' ? budget.lastMinute.recipients : name === 'messagesPerDay' ? budget.lastDay.messages : budget.lastDay.recipients);
-  };
+
   const rows = LIMIT_NAMES.filter((n) => view.effectiveLimits[n] !== undefined);
   return html`<section class="panel" aria-labelledby="limits-title"><h2 id="limits-title">Sending limits</h2>
 ${view.limitPreset ? html`<p class="help">Preset <strong>${view.limitPreset.name}</strong>: ${view.limitPreset.source}.</p>` : html`<p class="help">No preset for this host: only the limits set here apply.</p>`}
@@ -33,7 +30,7 @@ ${budget?.pause ? html`<div class="hint warn" role="status"><p><strong>Paused un
 ${rows.length === 0
   ? html`<p>No limits: Mailgate sends as fast as the server takes it.</p>`
   : html`<table><caption class="visually-hidden">Limits, use and what is left</caption><thead><tr><th scope="col">Limit</th><th scope="col">Value</th><th scope="col">Used in its window</th><th scope="col">Left</th></tr></thead><tbody>
-${rows.map((n) => html`<tr><th scope="row">${LIMIT_LABELS[n]}</th><td>${String(view.effectiveLimits[n])}${view.limits[n] !== undefined ? html` <span class="badge muted">set here</span>` : ''}</td><td>${used(n) || '—'}</td><td>${budget?.left[n] !== undefined ? String(budget.left[n]) : '—'}</td></tr>`)}
+${rows.map((n) => html`<tr><th scope="row">${LIMIT_LABELS[n]}</th><td>${String(view.effectiveLimits[n])}${view.limits[n] !== undefined ? html` <span class="badge muted">set here</span>` : ''}</td><td>${budget?.used[n] !== undefined ? String(budget.used[n]) : '—'}</td><td>${budget?.left[n] !== undefined ? String(budget.left[n]) : '—'}</td></tr>`)}
 </tbody></table>`}
 ${view.source === 'api' ? html`<p><a class="button secondary" href="${base}/limits">Change limits</a></p>` : html`<p class="muted">Defined in mailgate.yaml: change <code>servers.${view.name}.limits</code> there.</p>`}
 </section>`;
