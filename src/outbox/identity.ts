@@ -3,7 +3,20 @@ import crypto from 'node:crypto';
 
 /** Sortable, unguessable ids: time first (so the table's natural order is acceptance order), then randomness. */
 export function newMessageId(): string {
-  return `${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(10).toString('hex')}`;
+  return `${Date.now().toString(36).padStart(9, '0')}${randomHex(10)}`;
+}
+
+/** Random bytes drawn 4 KB at a time: one `randomBytes` call per message cost more than the rest of the id. */
+let randomPool = Buffer.alloc(0);
+let randomOffset = 0;
+
+function randomHex(bytes: number): string {
+  if (randomOffset + bytes > randomPool.length) {
+    randomPool = crypto.randomBytes(4096);
+    randomOffset = 0;
+  }
+  randomOffset += bytes;
+  return randomPool.toString('hex', randomOffset - bytes, randomOffset);
 }
 
 /** The stored form of a caller's idempotency key: one caller's key never matches another's. */

@@ -1,82 +1,163 @@
-// One pooled nodemailer transport per SMTP server, so a burst reuses connections instead of opening a TLS session per message.
-import tls from 'node:tls';
-import nodemailer, { type Transporter } from 'nodemailer';
-import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+// The outbox's way to SMTP: one pooled nodemailer transport per server, run in a thread of its own (smtpThread.ts) so sending and the HTTP API each get a core.
+import { Worker } from 'node:worker_threads';
 import type { ResolvedServer } from '../servers/model.js';
 import type { TokenManager } from '../tokens/tokenManager.js';
+import type { FromSmtpThread, ThreadMail, ToSmtpThread } from './smtpPools.js';
 
-interface Entry {
-  transporter: Transporter<SMTPPool.SentMessageInfo>;
-  key: string;
+/** What a send returns: the server's final reply and the recipients it refused (the others took the message). */
+export interface SentInfo {
+  response: string;
+  rejected: string[];
+}
+
+/** How long `closeAll` lets the pools say QUIT before the thread is stopped. */
+const CLOSE_WAIT_MS = 2000;
+/** Token errors handed to nodemailer are kept this many at most until their send fails with them. */
+const KEPT_PROVISION_ERRORS = 256;
+
+interface Pending {
+  resolve: (info: SentInfo) => void;
+  reject: (err: Error) => void;
 }
 
 export class SmtpTransports {
-  readonly #entries = new Map<string, Entry>();
+  #thread: Worker | undefined;
+  readonly #pending = new Map<number, Pending>();
+  readonly #closing = new Map<number, () => void>();
+  #nextId = 1;
+  /** The settings the current thread has for each server, as JSON: a change rebuilds that server's pool. */
+  readonly #configured = new Map<string, string>();
+  /** The token manager's own errors, by the id the thread got with them: a send failing with one fails with the original. */
+  readonly #provisionErrors = new Map<number, Error>();
 
   constructor(
     private readonly tokens: TokenManager,
     private readonly connectionsPerServer: number,
   ) {}
 
-  /** The pooled transport for `server`; rebuilt when the server's settings change. */
-  get(server: ResolvedServer): Transporter<SMTPPool.SentMessageInfo> {
+  /** Sends one message through `server`'s pool (built, or rebuilt when the server's settings changed). */
+  send(server: ResolvedServer, mail: ThreadMail): Promise<SentInfo> {
+    const thread = this.#threadRunning();
+    const id = this.#nextId++;
     const key = JSON.stringify(server);
-    const existing = this.#entries.get(server.name);
-    if (existing?.key === key) return existing.transporter;
-    existing?.transporter.close();
-    // A server's `connections` limit (Microsoft 365: 3 per mailbox) caps this instance's pool.
-    const transporter = nodemailer.createTransport(transportOptions(server, Math.min(this.connectionsPerServer, server.limits?.connections ?? Infinity)));
-    if (server.auth.type === 'oauth2') {
-      const credential = server.auth.credential;
-      // nodemailer asks here for a token at each login, and again with renew=true after a failed XOAUTH2 login:
-      // that is the "authentication failure forces one refresh and one retry" of the design, done by nodemailer.
-      transporter.set('oauth2_provision_cb', (_user: string, renew: boolean, callback: (err: Error | null, token?: string, expires?: number) => void) => {
-        this.tokens.getAccessToken(credential, { forceRefresh: renew }).then(
-          (token) => callback(null, token.accessToken.reveal(), token.expiresAt ? Date.parse(token.expiresAt) : undefined),
-          (err: Error) => callback(err),
-        );
-      });
+    let settings: Extract<ToSmtpThread, { type: 'send' }>['server'];
+    if (this.#configured.get(server.name) !== key) {
+      // A server's `connections` limit (Microsoft 365: 3 per mailbox) caps this instance's pool.
+      settings = { settings: server, maxConnections: Math.min(this.connectionsPerServer, server.limits?.connections ?? Infinity) };
+      this.#configured.set(server.name, key);
     }
-    this.#entries.set(server.name, { transporter, key });
-    return transporter;
+    return new Promise<SentInfo>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      if (this.#pending.size === 1) thread.ref();
+      this.#post({ type: 'send', id, name: server.name, ...(settings ? { server: settings } : {}), mail });
+    });
   }
 
   /** Closes the pool of one server (its settings changed or it was removed). */
   forget(name: string): void {
-    this.#entries.get(name)?.transporter.close();
-    this.#entries.delete(name);
+    if (!this.#configured.delete(name)) return;
+    this.#post({ type: 'forget', name });
   }
 
-  closeAll(): void {
-    for (const entry of this.#entries.values()) entry.transporter.close();
-    this.#entries.clear();
+  /** Closes every pool (QUIT on each connection) and stops the thread; the next send starts a new one. */
+  async closeAll(): Promise<void> {
+    const thread = this.#thread;
+    if (!thread) return;
+    const id = this.#nextId++;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#closing.set(id, resolve);
+      timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      this.#post({ type: 'close', id });
+    });
+    clearTimeout(timer);
+    this.#closing.delete(id);
+    if (this.#thread === thread) this.#forgetThread(new Error('the SMTP connections were closed (Mailgate is stopping)'));
+    await thread.terminate();
+  }
+
+  #threadRunning(): Worker {
+    if (this.#thread) return this.#thread;
+    const entry = threadEntry();
+    const thread = new Worker(entry.code, { eval: entry.eval });
+    thread.unref();
+    thread.on('message', (message: FromSmtpThread) => this.#received(message));
+    thread.on('error', (err) => {
+      if (this.#thread === thread) this.#forgetThread(err);
+    });
+    thread.on('exit', (code) => {
+      if (this.#thread === thread) this.#forgetThread(new Error(`the SMTP thread stopped (exit code ${code})`));
+    });
+    this.#thread = thread;
+    return thread;
+  }
+
+  /** The thread is gone: its sends fail as a lost connection would (retried later), and the next send starts a new thread. */
+  #forgetThread(cause: Error): void {
+    this.#thread = undefined;
+    this.#configured.clear();
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const { reject } of pending) reject(Object.assign(new Error(`sending was interrupted: ${cause.message}`), { code: 'ECONNECTION' }));
+    for (const resolve of this.#closing.values()) resolve();
+  }
+
+  #post(message: ToSmtpThread): void {
+    this.#thread?.postMessage(message);
+  }
+
+  #received(message: FromSmtpThread): void {
+    switch (message.type) {
+      case 'sent':
+      case 'failed': {
+        const pending = this.#pending.get(message.id);
+        this.#pending.delete(message.id);
+        if (this.#pending.size === 0) this.#thread?.unref();
+        if (!pending) return;
+        if (message.type === 'sent') pending.resolve({ response: message.response, rejected: message.rejected });
+        else pending.reject(this.#errorOf(message.error));
+        return;
+      }
+      case 'needToken':
+        this.#provideToken(message.id, message.credential, message.renew);
+        return;
+      case 'closed':
+        this.#closing.get(message.id)?.();
+        return;
+    }
+  }
+
+  #provideToken(id: number, credential: string, renew: boolean): void {
+    this.tokens.getAccessToken(credential, { forceRefresh: renew }).then(
+      (token) => this.#post({ type: 'token', id, accessToken: token.accessToken.reveal(), expires: token.expiresAt ? Date.parse(token.expiresAt) : undefined }),
+      (err: unknown) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.#provisionErrors.set(id, error);
+        if (this.#provisionErrors.size > KEPT_PROVISION_ERRORS) this.#provisionErrors.delete(this.#provisionErrors.keys().next().value!);
+        this.#post({ type: 'token', id, error: error.message, provisionId: id });
+      },
+    );
+  }
+
+  /** A send error as nodemailer raised it in the thread (its code, reply and refused recipients), or the token error behind it. */
+  #errorOf(fields: Extract<FromSmtpThread, { type: 'failed' }>['error']): Error {
+    if (fields.provisionId !== undefined) {
+      const original = this.#provisionErrors.get(fields.provisionId);
+      if (original) return original;
+    }
+    const { message, provisionId: _provisionId, ...rest } = fields;
+    return Object.assign(new Error(message), rest);
   }
 }
 
-export function transportOptions(server: ResolvedServer, maxConnections: number): SMTPPool.Options {
-  return {
-    pool: true,
-    host: server.host,
-    port: server.port,
-    secure: server.security === 'tls',
-    requireTLS: server.security === 'starttls',
-    ignoreTLS: server.security === 'none',
-    maxConnections,
-    // nodemailer reconnects every 100 messages by default; a reconnect costs a TLS handshake and a login.
-    maxMessages: 1000,
-    connectionTimeout: 15_000,
-    greetingTimeout: 15_000,
-    socketTimeout: 60_000,
-    tls: {
-      // tlsCa is trusted besides the system's CAs, not instead of them.
-      ...(server.tlsCa ? { ca: [...tls.rootCertificates, server.tlsCa] } : {}),
-      rejectUnauthorized: server.tlsRejectUnauthorized,
-      minVersion: 'TLSv1.2',
-    },
-    ...(server.auth.type === 'oauth2'
-      ? { auth: { type: 'OAuth2' as const, user: server.username ?? '' } }
-      : server.auth.type === 'password'
-        ? { auth: { user: server.username ?? '', pass: server.auth.password } }
-        : {}),
-  };
+/**
+ * The thread's module. Built (`dist/`), it is the compiled smtpThread.js beside this file. Run from the TypeScript
+ * sources (tests, `tsx`), it is smtpThread.ts, which a thread can load only after registering tsx's loader in it (Node 20
+ * neither inherits the parent's loader into a thread nor applies `--import` hooks to a thread's entry file).
+ */
+function threadEntry(): { code: string | URL; eval: boolean } {
+  if (!import.meta.url.endsWith('.ts')) return { code: new URL('./smtpThread.js', import.meta.url), eval: false };
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./smtpThread.ts', import.meta.url).href;
+  return { code: `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`, eval: true };
 }

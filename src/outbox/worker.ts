@@ -121,7 +121,7 @@ export class OutboxWorker {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
     ]);
     clearTimeout(timer);
-    this.deps.transports.closeAll();
+    await this.deps.transports.closeAll();
   }
 
   async #loop(): Promise<void> {
@@ -203,12 +203,10 @@ export class OutboxWorker {
       }
       // Fetch the token first: a dead grant or an unreachable provider is then known as such, not as "login failed".
       if (server.auth.type === 'oauth2') await this.deps.tokens.getAccessToken(server.auth.credential);
-      const info = await this.deps.transports
-        .get(server)
-        .sendMail(row.raw !== null ? rawMailOptions(row, row.raw) : mailOptions(message!, sender, row))
+      const { response, rejected } = await this.deps.transports
+        .send(server, row.raw !== null ? rawMailOptions(row, row.raw) : mailOptions(message!, sender, row))
         .finally(() => this.deps.budget.settle(budget.reservation).catch((err: unknown) => this.deps.logger.warn({ err, server: serverName }, 'cannot record the end of a send in the sending budget')));
-      const rejected = ((info.rejected ?? []) as (string | { address: string })[]).map((r) => (typeof r === 'string' ? r : r.address));
-      this.#recorded(row, await this.deps.outbox.markSent(row, { server: serverName, response: info.response, rejected, attempt: { at: at(), server: serverName, outcome: 'sent', response: info.response } }));
+      this.#recorded(row, await this.deps.outbox.markSent(row, { server: serverName, response, rejected, attempt: { at: at(), server: serverName, outcome: 'sent', response } }));
       this.deps.onAttempt?.(serverName, 'sent');
       this.deps.logger.debug({ id: row.id, server: serverName, attempts: row.attempts + 1, rejected: rejected.length }, 'message sent');
     } catch (err) {

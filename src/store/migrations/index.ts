@@ -17,6 +17,7 @@ import { migration0014InboundAcks } from './0014_inbound_acks.js';
 import { migration0015WebhookSecretRotation } from './0015_webhook_secret_rotation.js';
 import { migration0016Instances } from './0016_instances.js';
 import { migration0017SendingLimits } from './0017_sending_limits.js';
+import { migration0018OutboxClaimOrder } from './0018_outbox_claim_order.js';
 
 /** Names sort in the order they run; Kysely records each in `kysely_migration`. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -37,4 +38,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0015_webhook_secret_rotation': migration0015WebhookSecretRotation,
   '0016_instances': migration0016Instances,
   '0017_sending_limits': migration0017SendingLimits,
+  '0018_outbox_claim_order': migration0018OutboxClaimOrder,
 };
