@@ -91,7 +91,7 @@ export class TokenManager {
     const current = this.#currentToken(row);
     if (current && !options.forceRefresh && this.#isFresh(row)) {
       await this.#touch(name);
-      this.#remember(name, current);
+      this.#remember(name, current, row);
       return current;
     }
     try {
@@ -229,8 +229,8 @@ export class TokenManager {
     this.#configurations.delete(name);
   }
 
-  #remember(name: string, token: AccessToken): void {
-    const freshUntil = token.expiresAt ? Date.parse(token.expiresAt) - this.#marginMs : Infinity;
+  #remember(name: string, token: AccessToken, row: CredentialRow): void {
+    const freshUntil = token.expiresAt ? Date.parse(token.expiresAt) - this.#marginOf(row) : Infinity;
     if (this.#recent.size >= 10_000) this.#recent.clear();
     this.#recent.set(name, { token, until: Math.min(Date.now() + 1000, freshUntil) });
   }
@@ -268,7 +268,17 @@ export class TokenManager {
   #isFresh(row: CredentialRow): boolean {
     if (!row.access_token) return false;
     if (!row.expires_at) return true; // the provider gave no lifetime: use it until refused
-    return Date.parse(row.expires_at) - Date.now() > this.#marginMs;
+    return Date.parse(row.expires_at) - Date.now() > this.#marginOf(row);
+  }
+
+  /**
+   * How long before expiry a token counts as due: the configured margin, or half the token's lifetime when the
+   * provider issues tokens shorter than twice the margin (Keycloak's default is five minutes, the margin's own
+   * default) — else every request for such a token would refresh it.
+   */
+  #marginOf(row: CredentialRow): number {
+    const lifetime = row.expires_at && row.last_refreshed_at ? Date.parse(row.expires_at) - Date.parse(row.last_refreshed_at) : NaN;
+    return lifetime > 0 ? Math.min(this.#marginMs, lifetime / 2) : this.#marginMs;
   }
 }
 

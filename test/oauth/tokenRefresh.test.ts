@@ -26,9 +26,13 @@ const alice = () => login(bed.auth.users.alice);
 const repo = () => app.services.credentialRepo;
 const storedRefreshToken = async (name: string) => repo().refreshTokenOf(await repo().get(name))?.reveal();
 const storedAccessToken = async (name: string) => repo().accessTokenOf(await repo().get(name))?.reveal();
-/** Pretends the access token is about to expire (or has), without waiting for it. */
+/** Pretends the access token, an hour-long one, is about to expire (or has), without waiting for it. */
 const expireIn = (name: string, ms: number) =>
-  app.services.store.db.updateTable('credentials').set({ expires_at: new Date(Date.now() + ms).toISOString() }).where('name', '=', name).execute();
+  app.services.store.db
+    .updateTable('credentials')
+    .set({ expires_at: new Date(Date.now() + ms).toISOString(), last_refreshed_at: new Date(Date.now() + ms - 3_600_000).toISOString() })
+    .where('name', '=', name)
+    .execute();
 const tokenPosts = () => (bed.auth.logs().match(/POST \S+token \(as \/token\)/g) ?? []).length;
 
 async function remember(name: string) {
@@ -74,6 +78,25 @@ describe('refresh', () => {
     expect(tokenPosts() - postsBefore).toBe(1);
     expect(Date.parse(tokens[0]!.expiresAt!)).toBeGreaterThan(Date.now());
     await remember('storm');
+  });
+
+  it('reuses a token shorter-lived than the refresh margin for half its lifetime instead of refreshing on every request', async () => {
+    // The test bed's tokens live 60 s, the margin is 5 minutes: without the lifetime rule every request refreshed.
+    await addConnected(app, microsoftCredential(bed.auth, client, 'short'), alice());
+    const countBefore = app.services.tokens.refreshCount;
+    const first = await app.services.tokens.getAccessToken('short');
+    expect(app.services.tokens.refreshCount - countBefore).toBe(0);
+    // 40 s of its 60 s gone: inside half its lifetime of expiry, so due (past the one second a token stays in memory).
+    await app.services.store.db
+      .updateTable('credentials')
+      .set({ last_refreshed_at: new Date(Date.now() - 40_000).toISOString(), expires_at: new Date(Date.now() + 20_000).toISOString() })
+      .where('name', '=', 'short')
+      .execute();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const second = await app.services.tokens.getAccessToken('short');
+    expect(app.services.tokens.refreshCount - countBefore).toBe(1);
+    expect(second.accessToken.reveal()).not.toBe(first.accessToken.reveal());
+    await remember('short');
   });
 
   it('turns a revoked grant into needs_reauthorization with the reason and the fixing link, recorded as an event', async () => {
