@@ -3,6 +3,7 @@ import type { Selectable, Updateable } from 'kysely';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { Keyring } from '../secrets/keyring.js';
 import { Secret } from '../secrets/secret.js';
+import { quoted, runStatement, statement, type SqlValue } from '../store/statements.js';
 import type { Store } from '../store/store.js';
 import type { CredentialsTable } from '../store/tables.js';
 import type { CredentialSettings, CredentialStatus, CredentialView, CredentialWarning, SignedInIdentity } from './model.js';
@@ -148,11 +149,13 @@ export class CredentialRepository {
     if (extra.identity) values.identity = JSON.stringify(extra.identity);
     if (extra.warnings) values.warnings = JSON.stringify(extra.warnings);
     if (extra.releaseLeaseOf) Object.assign(values, { refresh_lease_owner: null, refresh_lease_until: null });
-    let query = this.store.db.updateTable('credentials').set(values).where('name', '=', name);
-    if (extra.releaseLeaseOf) query = query.where((eb) => eb.or([eb('refresh_lease_owner', '=', extra.releaseLeaseOf!), eb('refresh_lease_owner', 'is', null)]));
-    const result = await query.executeTakeFirst();
+    // Written once per set of columns (a refresh storm writes thousands of these): see store/statements.ts.
+    const columns = Object.keys(values) as (keyof typeof values)[];
+    const lease = extra.releaseLeaseOf ? ' and ("refresh_lease_owner" = ? or "refresh_lease_owner" is null)' : '';
+    const update = statement(this.store.kind, `credentials tokens:${columns.join(',')}${lease}`, () => `update "credentials" set ${columns.map((c) => `${quoted(c)} = ?`).join(', ')} where "name" = ?${lease}`);
+    const result = await runStatement(this.store.db, update, [...columns.map((c) => (values[c] ?? null) as SqlValue), name, ...(extra.releaseLeaseOf ? [extra.releaseLeaseOf] : [])]);
     let leaseLost = false;
-    if (extra.releaseLeaseOf && Number(result.numUpdatedRows) === 0) {
+    if (extra.releaseLeaseOf && Number(result.numAffectedRows ?? 0) === 0) {
       leaseLost = true;
       // The lease ran out during the request and someone else holds it now. These tokens came from the refresh token
       // that was current, which the provider may have just rotated away: dropping them could lose the only valid
@@ -207,13 +210,9 @@ export class CredentialRepository {
    */
   async acquireLease(name: string, owner: string, ttlMs: number): Promise<CredentialRow | undefined> {
     const at = new Date();
-    return this.store.db
-      .updateTable('credentials')
-      .set({ refresh_lease_owner: owner, refresh_lease_until: new Date(at.getTime() + ttlMs).toISOString() })
-      .where('name', '=', name)
-      .where((eb) => eb.or([eb('refresh_lease_until', 'is', null), eb('refresh_lease_until', '<', at.toISOString()), eb('refresh_lease_owner', '=', owner)]))
-      .returningAll()
-      .executeTakeFirst();
+    const acquire = statement(this.store.kind, 'credentials lease', () => 'update "credentials" set "refresh_lease_owner" = ?, "refresh_lease_until" = ? where "name" = ? and ("refresh_lease_until" is null or "refresh_lease_until" < ? or "refresh_lease_owner" = ?) returning *');
+    const result = await runStatement<CredentialRow>(this.store.db, acquire, [owner, new Date(at.getTime() + ttlMs).toISOString(), name, at.toISOString(), owner]);
+    return result.rows[0];
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {

@@ -1,9 +1,7 @@
 // Group commit for the outbox's hot writes (a message accepted, an attempt's outcome): the writes that arrive together share one transaction, and each caller still awaits its own committed result.
 import { CompiledQuery } from 'kysely';
+import { quoted, statement, type SqlValue } from '../store/statements.js';
 import type { Store } from '../store/store.js';
-
-/** A parameter of a hot write. */
-export type SqlValue = string | number | null | Buffer;
 
 interface Pending {
   sql: string;
@@ -27,10 +25,10 @@ class GroupCommit {
 
   constructor(private readonly store: Store) {}
 
-  /** Runs one statement (`?` placeholders) in the next batch; resolves with the number of rows it changed, once committed. */
+  /** Runs one statement (written by `statement`) in the next batch; resolves with the number of rows it changed, once committed. */
   write(sql: string, parameters: SqlValue[]): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ sql: this.#dialect(sql), parameters, resolve, reject });
+      this.#queue.push({ sql, parameters, resolve, reject });
       if (!this.#flushing) {
         this.#flushing = true;
         setImmediate(() => void this.#flush());
@@ -72,13 +70,6 @@ class GroupCommit {
       write.reject(err);
     }
   }
-
-  /** PostgreSQL numbers its placeholders. */
-  #dialect(sql: string): string {
-    if (this.store.kind !== 'postgres') return sql;
-    let n = 0;
-    return sql.replace(/\?/g, () => `$${++n}`);
-  }
 }
 
 const perStore = new WeakMap<Store, GroupCommit>();
@@ -89,24 +80,10 @@ function groupCommitOf(store: Store): GroupCommit {
   return group;
 }
 
-/**
- * The SQL of the hot writes, built once per set of columns: Kysely's query building and compiling cost more than
- * SQLite's execution of these statements. Column names come from Mailgate's own row objects, never from input.
- */
-const statements = new Map<string, string>();
-
-function statement(key: string, build: () => string): string {
-  let sql = statements.get(key);
-  if (sql === undefined) statements.set(key, (sql = build()));
-  return sql;
-}
-
-const quoted = (column: string) => `"${column}"`;
-
 /** Inserts one outbox row (its columns as given); resolves once committed. */
 export async function insertOutboxRow(store: Store, row: Record<string, SqlValue>): Promise<void> {
   const columns = Object.keys(row);
-  const sql = statement(`insert:${columns.join(',')}`, () => `insert into "outbox" (${columns.map(quoted).join(', ')}) values (${columns.map(() => '?').join(', ')})`);
+  const sql = statement(store.kind, `outbox insert:${columns.join(',')}`, () => `insert into "outbox" (${columns.map(quoted).join(', ')}) values (${columns.map(() => '?').join(', ')})`);
   await groupCommitOf(store).write(sql, columns.map((c) => row[c] ?? null));
 }
 
@@ -117,7 +94,7 @@ export async function insertOutboxRow(store: Store, row: Record<string, SqlValue
 export async function updateLeasedOutboxRow(store: Store, id: string, leaseOwner: string | null, set: Record<string, SqlValue>): Promise<boolean> {
   const columns = Object.keys(set);
   const owner = leaseOwner === null ? 'is null' : '= ?';
-  const sql = statement(`leased:${owner}:${columns.join(',')}`, () => `update "outbox" set ${columns.map((c) => `${quoted(c)} = ?`).join(', ')} where "id" = ? and "status" = 'sending' and "lease_owner" ${owner}`);
+  const sql = statement(store.kind, `outbox leased:${owner}:${columns.join(',')}`, () => `update "outbox" set ${columns.map((c) => `${quoted(c)} = ?`).join(', ')} where "id" = ? and "status" = 'sending' and "lease_owner" ${owner}`);
   const parameters = [...columns.map((c) => set[c] ?? null), id, ...(leaseOwner === null ? [] : [leaseOwner])];
   return (await groupCommitOf(store).write(sql, parameters)) > 0;
 }

@@ -1,7 +1,8 @@
 // The outbox table: accept a message durably (once per idempotency key), lease due messages to a worker, and record every attempt's outcome.
 import type { Selectable } from 'kysely';
-import { CompiledQuery, sql } from 'kysely';
+import { sql } from 'kysely';
 import { ErrorCode, MailgateError } from '../errors.js';
+import { runStatement, statement } from '../store/statements.js';
 import type { Store } from '../store/store.js';
 import type { OutboxTable } from '../store/tables.js';
 import { insertOutboxRow, updateLeasedOutboxRow } from './groupCommit.js';
@@ -185,7 +186,7 @@ export class OutboxRepository {
     // outer status check would be redundant, and made PostgreSQL scan every queued row: 9.4 ms a claim instead of 0.8.)
     // High priority first, then the longest waiting: the (status, priority, next_attempt_at, id) index gives this order.
     // Written once, not built by Kysely per claim: building and compiling it cost twice what SQLite's execution did.
-    const claimed = await this.store.db.executeQuery<OutboxRow>(CompiledQuery.raw(CLAIM_SQL[this.store.kind], [owner, until, now, now, limit]));
+    const claimed = await runStatement<OutboxRow>(this.store.db, statement(this.store.kind, 'outbox claim', () => claimSql(this.store.kind)), [owner, until, now, now, limit]);
     // RETURNING gives the rows in the update's order (by key), not the choice's: the worker must start them by priority.
     return claimed.rows.sort((a, b) => a.priority - b.priority || (a.next_attempt_at < b.next_attempt_at ? -1 : a.next_attempt_at > b.next_attempt_at ? 1 : a.id < b.id ? -1 : 1));
   }
@@ -386,15 +387,11 @@ export class OutboxRepository {
   }
 }
 
-/** The claim statement of each database (PostgreSQL numbers its placeholders and skips rows another claim locked). */
-const CLAIM_SQL: Record<Store['kind'], string> = { sqlite: claimSql('sqlite'), postgres: claimSql('postgres') };
-
+/** The claim (`?` placeholders; PostgreSQL also skips the rows another claim has locked). */
 function claimSql(kind: Store['kind']): string {
-  const postgres = kind === 'postgres';
-  const p = (n: number) => (postgres ? `$${n}` : '?');
   return (
-    `update "outbox" set "status" = 'sending', "lease_owner" = ${p(1)}, "lease_until" = ${p(2)}, "updated_at" = ${p(3)} ` +
-    `where "id" in (select "id" from "outbox" where "status" = 'queued' and "next_attempt_at" <= ${p(4)} ` +
-    `order by "priority", "next_attempt_at", "id" limit ${p(5)}${postgres ? ' for update skip locked' : ''}) returning *`
+    `update "outbox" set "status" = 'sending', "lease_owner" = ?, "lease_until" = ?, "updated_at" = ? ` +
+    `where "id" in (select "id" from "outbox" where "status" = 'queued' and "next_attempt_at" <= ? ` +
+    `order by "priority", "next_attempt_at", "id" limit ?${kind === 'postgres' ? ' for update skip locked' : ''}) returning *`
   );
 }

@@ -25,8 +25,8 @@ export class SmtpTransports {
   readonly #pending = new Map<number, Pending>();
   readonly #closing = new Map<number, () => void>();
   #nextId = 1;
-  /** The settings the current thread has for each server, as JSON: a change rebuilds that server's pool. */
-  readonly #configured = new Map<string, string>();
+  /** The settings the current thread has for each server (as JSON, and the object they came in): a change rebuilds that server's pool. */
+  readonly #configured = new Map<string, { server: ResolvedServer; key: string }>();
   /** The token manager's own errors, by the id the thread got with them: a send failing with one fails with the original. */
   readonly #provisionErrors = new Map<number, Error>();
 
@@ -39,12 +39,16 @@ export class SmtpTransports {
   send(server: ResolvedServer, mail: ThreadMail): Promise<SentInfo> {
     const thread = this.#threadRunning();
     const id = this.#nextId++;
-    const key = JSON.stringify(server);
     let settings: Extract<ToSmtpThread, { type: 'send' }>['server'];
-    if (this.#configured.get(server.name) !== key) {
-      // A server's `connections` limit (Microsoft 365: 3 per mailbox) caps this instance's pool.
-      settings = { settings: server, maxConnections: Math.min(this.connectionsPerServer, server.limits?.connections ?? Infinity) };
-      this.#configured.set(server.name, key);
+    const known = this.#configured.get(server.name);
+    // The outbox hands the same object for a second at a time: compare the settings only when the object is new.
+    if (known?.server !== server) {
+      const key = JSON.stringify(server);
+      if (known?.key !== key) {
+        // A server's `connections` limit (Microsoft 365: 3 per mailbox) caps this instance's pool.
+        settings = { settings: server, maxConnections: Math.min(this.connectionsPerServer, server.limits?.connections ?? Infinity) };
+      }
+      this.#configured.set(server.name, { server, key });
     }
     return new Promise<SentInfo>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
