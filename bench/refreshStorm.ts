@@ -1,5 +1,5 @@
 // Benchmark: a refresh storm of N credentials due at once through Mailgate's scheduler, beside a plain openid-client loop doing the same refreshes in the same run.
-// Run: npx tsx bench/refreshStorm.ts [credentials=2000] [concurrency=10]
+// Run: npx tsx bench/refreshStorm.ts [credentials=2000] [concurrency=10]; BENCH_CPU_PROFILE=file.cpuprofile profiles Mailgate's rounds.
 import * as oidc from 'openid-client';
 import { CredentialRepository } from '../src/credentials/repository.js';
 import { createLogger } from '../src/log.js';
@@ -77,7 +77,27 @@ for (let i = 0; i < N; i++) {
 const scheduler = new RefreshScheduler(repo, services.tokens, services.logger, { intervalMs: 60_000, aheadMs: 10 * 60_000, keepAliveMs: 7 * 86_400_000, concurrency: CONCURRENCY });
 let gatewayRefreshed = 0;
 let gatewayFailed = 0;
+// BENCH_CPU_PROFILE=file.cpuprofile: a CPU profile of this process during Mailgate's rounds only (the provider is another process).
+const profileFile = process.env.BENCH_CPU_PROFILE;
+const session = profileFile ? new (await import('node:inspector/promises')).Session() : undefined;
+if (session) {
+  session.connect();
+  await session.post('Profiler.enable');
+}
 async function gatewayRound(from: number, to: number): Promise<number> {
+  await session?.post('Profiler.start');
+  try {
+    return await timedGatewayRound(from, to);
+  } finally {
+    if (session) {
+      const { profile } = await session.post('Profiler.stop');
+      const file = `${profileFile!.replace(/\.cpuprofile$/, '')}-${from}.cpuprofile`;
+      (await import('node:fs')).writeFileSync(file, JSON.stringify(profile));
+      console.log(`  CPU profile of Mailgate's round from ${from}: ${file}`);
+    }
+  }
+}
+async function timedGatewayRound(from: number, to: number): Promise<number> {
   await services.store.db.updateTable('credentials').set({ expires_at: expired }).where('name', '>=', `bench-${String(from).padStart(5, '0')}`).where('name', '<', `bench-${String(to).padStart(5, '0')}`).execute();
   const cpu = process.cpuUsage();
   const start = performance.now();

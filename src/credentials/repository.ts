@@ -3,6 +3,7 @@ import type { Selectable, Updateable } from 'kysely';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { Keyring } from '../secrets/keyring.js';
 import { Secret } from '../secrets/secret.js';
+import { writeInGroup } from '../store/groupCommit.js';
 import { quoted, runStatement, statement, type SqlValue } from '../store/statements.js';
 import type { Store } from '../store/store.js';
 import type { CredentialsTable } from '../store/tables.js';
@@ -123,8 +124,9 @@ export class CredentialRepository {
   }
 
   /**
-   * Stores a grant's tokens in one statement: a rotated refresh token is durable before anyone sees the new
-   * access token (DESIGN.md invariant). The credential becomes active. `previousStatus` (when the caller read the
+   * Stores a grant's tokens in one statement, committed with the other hot writes of the moment (a refresh storm's
+   * token writes share transactions: store/groupCommit.ts) and awaited until committed: a rotated refresh token is
+   * durable before anyone sees the new access token (DESIGN.md invariant). The credential becomes active. `previousStatus` (when the caller read the
    * row) lets an active credential stay active without a second statement; `releaseLeaseOf` frees the refresh
    * lease in the same write.
    */
@@ -153,9 +155,9 @@ export class CredentialRepository {
     const columns = Object.keys(values) as (keyof typeof values)[];
     const lease = extra.releaseLeaseOf ? ' and ("refresh_lease_owner" = ? or "refresh_lease_owner" is null)' : '';
     const update = statement(this.store.kind, `credentials tokens:${columns.join(',')}${lease}`, () => `update "credentials" set ${columns.map((c) => `${quoted(c)} = ?`).join(', ')} where "name" = ?${lease}`);
-    const result = await runStatement(this.store.db, update, [...columns.map((c) => (values[c] ?? null) as SqlValue), name, ...(extra.releaseLeaseOf ? [extra.releaseLeaseOf] : [])]);
+    const changed = await writeInGroup(this.store, update, [...columns.map((c) => (values[c] ?? null) as SqlValue), name, ...(extra.releaseLeaseOf ? [extra.releaseLeaseOf] : [])]);
     let leaseLost = false;
-    if (extra.releaseLeaseOf && Number(result.numAffectedRows ?? 0) === 0) {
+    if (extra.releaseLeaseOf && changed === 0) {
       leaseLost = true;
       // The lease ran out during the request and someone else holds it now. These tokens came from the refresh token
       // that was current, which the provider may have just rotated away: dropping them could lose the only valid

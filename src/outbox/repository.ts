@@ -5,7 +5,7 @@ import { ErrorCode, MailgateError } from '../errors.js';
 import { runStatement, statement } from '../store/statements.js';
 import type { Store } from '../store/store.js';
 import type { OutboxTable } from '../store/tables.js';
-import { insertOutboxRow, updateLeasedOutboxRow } from './groupCommit.js';
+import { insertOutboxRow, updateLeasedOutboxRow } from './hotWrites.js';
 import { appendHistory, idempotencyHash, messageIdFor, newMessageId } from './identity.js';
 import type { OutboxMessage } from './message.js';
 import { priorityOfRank, priorityRank, type Priority } from './priority.js';
@@ -233,7 +233,7 @@ export class OutboxRepository {
    */
   async markSent(row: OutboxRow, outcome: { server: string; response: string; rejected: string[]; attempt: AttemptRecord }): Promise<boolean> {
     const at = new Date().toISOString();
-    // Committed together with the other writes of the moment, and resolved after the commit (groupCommit.ts).
+    // Committed together with the other writes of the moment, and resolved after the commit (store/groupCommit.ts).
     return updateLeasedOutboxRow(this.store, row.id, row.lease_owner, {
       status: 'sent',
       attempts: row.attempts + 1,

@@ -1,7 +1,7 @@
-// Group commit for the outbox's hot writes (a message accepted, an attempt's outcome): the writes that arrive together share one transaction, and each caller still awaits its own committed result.
+// Group commit for the hottest writes (an outbox message accepted, an attempt's outcome, a credential's new tokens): the writes that arrive together share one transaction, and each caller still awaits its own committed result.
 import { CompiledQuery } from 'kysely';
-import { quoted, statement, type SqlValue } from '../store/statements.js';
-import type { Store } from '../store/store.js';
+import type { SqlValue } from './statements.js';
+import type { Store } from './store.js';
 
 interface Pending {
   sql: string;
@@ -80,21 +80,10 @@ function groupCommitOf(store: Store): GroupCommit {
   return group;
 }
 
-/** Inserts one outbox row (its columns as given); resolves once committed. */
-export async function insertOutboxRow(store: Store, row: Record<string, SqlValue>): Promise<void> {
-  const columns = Object.keys(row);
-  const sql = statement(store.kind, `outbox insert:${columns.join(',')}`, () => `insert into "outbox" (${columns.map(quoted).join(', ')}) values (${columns.map(() => '?').join(', ')})`);
-  await groupCommitOf(store).write(sql, columns.map((c) => row[c] ?? null));
-}
-
 /**
- * Updates outbox row `id` only while it is being sent under `leaseOwner`'s lease (status `sending`, same owner);
- * resolves, once committed, with whether it did.
+ * Runs one written statement (see `statement`) in the store's next group; resolves with the number of rows it changed
+ * once that transaction committed.
  */
-export async function updateLeasedOutboxRow(store: Store, id: string, leaseOwner: string | null, set: Record<string, SqlValue>): Promise<boolean> {
-  const columns = Object.keys(set);
-  const owner = leaseOwner === null ? 'is null' : '= ?';
-  const sql = statement(store.kind, `outbox leased:${owner}:${columns.join(',')}`, () => `update "outbox" set ${columns.map((c) => `${quoted(c)} = ?`).join(', ')} where "id" = ? and "status" = 'sending' and "lease_owner" ${owner}`);
-  const parameters = [...columns.map((c) => set[c] ?? null), id, ...(leaseOwner === null ? [] : [leaseOwner])];
-  return (await groupCommitOf(store).write(sql, parameters)) > 0;
+export function writeInGroup(store: Store, sql: string, parameters: SqlValue[]): Promise<number> {
+  return groupCommitOf(store).write(sql, parameters);
 }
