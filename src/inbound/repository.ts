@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { Keyring } from '../secrets/keyring.js';
 import { Secret } from '../secrets/secret.js';
+import { quoted, runStatement, statement, type SqlValue } from '../store/statements.js';
 import type { Store } from '../store/store.js';
 import type { Database, InboundDeliveriesTable, WatchersTable, WatcherStateTable } from '../store/tables.js';
 import type { WatcherRunState, WatcherSettings, WatcherView } from './model.js';
@@ -144,8 +145,8 @@ export class WatcherRepository {
    * three sealed columns only; what they seal is opened once per sealed value (`#open`).
    */
   async signingSecrets(watcher: WatcherRow): Promise<Secret[]> {
-    const row =
-      (await this.store.db.selectFrom('watchers').select(['webhook_secret', 'webhook_previous_secret', 'webhook_previous_secret_expires_at']).where('name', '=', watcher.name).executeTakeFirst()) ?? watcher;
+    const read = statement(this.store.kind, 'watcher secrets', () => 'select "webhook_secret", "webhook_previous_secret", "webhook_previous_secret_expires_at" from "watchers" where "name" = ?');
+    const row = (await runStatement<Pick<WatcherRow, 'webhook_secret' | 'webhook_previous_secret' | 'webhook_previous_secret_expires_at'>>(this.store.db, read, [watcher.name])).rows[0] ?? watcher;
     const current = this.#open(watcher.name, row.webhook_secret);
     if (row.webhook_previous_secret === null) return [current];
     if (previousSecretExpiresAt(row) !== null) return [current, this.#open(watcher.name, row.webhook_previous_secret)];
@@ -315,24 +316,24 @@ export class WatcherRepository {
     });
   }
 
+  /** One per delivery: its SQL is written once per set of columns (store/statements.ts), not built per message. */
   async #updateDelivery(db: Kysely<Database>, id: string, outcome: DeliveryRecord, at: string): Promise<void> {
-    await db
-      .updateTable('inbound_deliveries')
-      .set({
-        status: outcome.status,
-        updated_at: at,
-        ...(outcome.event !== undefined ? { event: outcome.event } : {}),
-        ...(outcome.messageId !== undefined ? { message_id: outcome.messageId } : {}),
-        ...(outcome.subject !== undefined ? { subject: outcome.subject?.slice(0, 1000) ?? null } : {}),
-        ...(outcome.from !== undefined ? { from_address: outcome.from?.slice(0, 500) ?? null } : {}),
-        ...(outcome.size !== undefined ? { size: outcome.size } : {}),
-        ...(outcome.error !== undefined ? { last_error: outcome.error } : {}),
-        ...(outcome.nextAttemptAt !== undefined ? { next_attempt_at: outcome.nextAttemptAt } : {}),
-        ...(outcome.attempts !== undefined ? { attempts: outcome.attempts } : {}),
-        ...(outcome.status === 'delivered' ? { delivered_at: at } : {}),
-      })
-      .where('id', '=', id)
-      .execute();
+    const set: { [Column in keyof InboundDeliveriesTable]?: SqlValue } = {
+      status: outcome.status,
+      updated_at: at,
+      ...(outcome.event !== undefined ? { event: outcome.event } : {}),
+      ...(outcome.messageId !== undefined ? { message_id: outcome.messageId } : {}),
+      ...(outcome.subject !== undefined ? { subject: outcome.subject?.slice(0, 1000) ?? null } : {}),
+      ...(outcome.from !== undefined ? { from_address: outcome.from?.slice(0, 500) ?? null } : {}),
+      ...(outcome.size !== undefined ? { size: outcome.size } : {}),
+      ...(outcome.error !== undefined ? { last_error: outcome.error } : {}),
+      ...(outcome.nextAttemptAt !== undefined ? { next_attempt_at: outcome.nextAttemptAt } : {}),
+      ...(outcome.attempts !== undefined ? { attempts: outcome.attempts } : {}),
+      ...(outcome.status === 'delivered' ? { delivered_at: at } : {}),
+    };
+    const columns = Object.keys(set) as (keyof typeof set)[];
+    const update = statement(this.store.kind, `inbound delivery:${columns.join(',')}`, () => `update "inbound_deliveries" set ${columns.map((c) => `${quoted(c)} = ?`).join(', ')} where "id" = ?`);
+    await runStatement(db, update, [...columns.map((c) => set[c] ?? null), id]);
   }
 
   async deliveries(name: string, status: DeliveryStatus | undefined, limit: number): Promise<DeliveryRow[]> {
