@@ -1,7 +1,7 @@
 // Refreshes tokens ahead of expiry and keeps idle credentials alive, on a timer, with bounded concurrency.
 import type { CredentialRepository } from '../credentials/repository.js';
 import type { Logger } from '../log.js';
-import type { TokenManager } from './tokenManager.js';
+import { dueWindowOf, type TokenManager } from './tokenManager.js';
 
 export interface RefreshSchedulerOptions {
   intervalMs: number;
@@ -38,7 +38,12 @@ export class RefreshScheduler {
   /** One pass: refresh every due credential, at most `concurrency` at once. Failures are recorded on the credential. */
   async runOnce(): Promise<{ refreshed: number; failed: number }> {
     const now = Date.now();
-    const due = await this.repo.dueForRefresh(new Date(now + this.options.aheadMs).toISOString(), new Date(now - this.options.keepAliveMs).toISOString(), new Date(now).toISOString());
+    const idleSince = new Date(now - this.options.keepAliveMs).toISOString();
+    const candidates = await this.repo.dueForRefresh(new Date(now + this.options.aheadMs).toISOString(), idleSince, new Date(now).toISOString());
+    // A token living less than twice the look-ahead waits for the last half of its lifetime (else every pass refreshed it).
+    const due = candidates.filter(
+      (row) => row.status !== 'active' || !row.expires_at || (row.last_refreshed_at ?? '') < idleSince || Date.parse(row.expires_at) - now < dueWindowOf(row, this.options.aheadMs),
+    );
     let refreshed = 0;
     let failed = 0;
     const queue = [...due];

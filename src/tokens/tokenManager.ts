@@ -271,15 +271,20 @@ export class TokenManager {
     return Date.parse(row.expires_at) - Date.now() > this.#marginOf(row);
   }
 
-  /**
-   * How long before expiry a token counts as due: the configured margin, or half the token's lifetime when the
-   * provider issues tokens shorter than twice the margin (Keycloak's default is five minutes, the margin's own
-   * default) — else every request for such a token would refresh it.
-   */
   #marginOf(row: CredentialRow): number {
-    const lifetime = row.expires_at && row.last_refreshed_at ? Date.parse(row.expires_at) - Date.parse(row.last_refreshed_at) : NaN;
-    return lifetime > 0 ? Math.min(this.#marginMs, lifetime / 2) : this.#marginMs;
+    return dueWindowOf(row, this.#marginMs);
   }
+}
+
+/**
+ * How long before expiry a credential's token counts as due, for a window of `windowMs` (the request margin, or the
+ * scheduler's look-ahead): the window, or half the token's lifetime when the provider issues tokens shorter than twice
+ * the window (Keycloak's default is five minutes, the margin's own default) — else every request, or every scheduler
+ * pass, would refresh such a token.
+ */
+export function dueWindowOf(row: Pick<CredentialRow, 'expires_at' | 'last_refreshed_at'>, windowMs: number): number {
+  const lifetime = row.expires_at && row.last_refreshed_at ? Date.parse(row.expires_at) - Date.parse(row.last_refreshed_at) : NaN;
+  return lifetime > 0 ? Math.min(windowMs, lifetime / 2) : windowMs;
 }
 
 /** What to do about a configuration error: the fix is at the provider or in the credential, then one explicit retry. */

@@ -165,19 +165,29 @@ describe('refresh', () => {
     await remember('secret');
   });
 
-  it('refreshes credentials ahead of expiry from the scheduler, and leaves fresh ones alone', async () => {
+  it('refreshes credentials ahead of expiry from the scheduler, and leaves fresh ones alone (a short-lived token until half its lifetime)', async () => {
     await addConnected(app, microsoftCredential(bed.auth, client, 'scheduled'), alice());
     await addConnected(app, microsoftCredential(bed.auth, client, 'fresh'), alice());
+    // The test bed's own 60 s tokens: inside the 10-minute look-ahead from the start, due only in their last 30 s.
+    await addConnected(app, microsoftCredential(bed.auth, client, 'short-young'), alice());
+    await addConnected(app, microsoftCredential(bed.auth, client, 'short-old'), alice());
     await expireIn('scheduled', 2 * 60_000);
     await expireIn('fresh', 50 * 60_000);
-    const freshToken = await storedAccessToken('fresh');
-    const scheduledToken = await storedAccessToken('scheduled');
+    await app.services.store.db
+      .updateTable('credentials')
+      .set({ last_refreshed_at: new Date(Date.now() - 40_000).toISOString(), expires_at: new Date(Date.now() + 20_000).toISOString() })
+      .where('name', '=', 'short-old')
+      .execute();
+    const before = new Map<string, string | undefined>();
+    for (const name of ['scheduled', 'fresh', 'short-young', 'short-old']) before.set(name, await storedAccessToken(name));
     const { RefreshScheduler } = await import('../../src/tokens/refreshScheduler.js');
     const scheduler = new RefreshScheduler(repo(), app.services.tokens, app.services.logger, { intervalMs: 60_000, aheadMs: 10 * 60_000, keepAliveMs: 7 * 86_400_000 });
     await scheduler.runOnce();
-    expect(await storedAccessToken('scheduled')).not.toBe(scheduledToken);
-    expect(await storedAccessToken('fresh')).toBe(freshToken);
-    await remember('scheduled');
+    expect(await storedAccessToken('scheduled')).not.toBe(before.get('scheduled'));
+    expect(await storedAccessToken('fresh')).toBe(before.get('fresh'));
+    expect(await storedAccessToken('short-young')).toBe(before.get('short-young'));
+    expect(await storedAccessToken('short-old')).not.toBe(before.get('short-old'));
+    for (const name of ['scheduled', 'short-young', 'short-old']) await remember(name);
   });
 });
 
