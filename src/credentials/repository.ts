@@ -62,7 +62,8 @@ export class CredentialRepository {
         })
         .execute();
       await trx.insertInto('credential_events').values({ credential_name: settings.name, at, from_status: null, to_status: 'pending', reason: 'created' }).execute();
-    });    await this.store.changes.record('credentials', settings.name);
+    });
+    await this.store.changes.record('credentials', settings.name);
   }
 
   /** Replaces the settings; `clientSecret` undefined keeps the stored one. Tokens are kept unless `dropTokens`. */
