@@ -4,7 +4,7 @@ import { ErrorCode, MailgateError } from '../errors.js';
 import type { Keyring } from '../secrets/keyring.js';
 import { Secret } from '../secrets/secret.js';
 import { writeInGroup } from '../store/groupCommit.js';
-import { quoted, runStatement, statement, type SqlValue } from '../store/statements.js';
+import { assignments, runStatement, statement, type SqlValue } from '../store/statements.js';
 import type { Store } from '../store/store.js';
 import type { CredentialsTable } from '../store/tables.js';
 import type { CredentialSettings, CredentialStatus, CredentialView, CredentialWarning, SignedInIdentity } from './model.js';
@@ -127,9 +127,9 @@ export class CredentialRepository {
   /**
    * Stores a grant's tokens in one statement, committed with the other hot writes of the moment (a refresh storm's
    * token writes share transactions: store/groupCommit.ts) and awaited until committed: a rotated refresh token is
-   * durable before anyone sees the new access token (DESIGN.md invariant). The credential becomes active. `previousStatus` (when the caller read the
-   * row) lets an active credential stay active without a second statement; `releaseLeaseOf` frees the refresh
-   * lease in the same write.
+   * durable before anyone sees the new access token (DESIGN.md invariant). The credential becomes active.
+   * `previousStatus` (when the caller read the row) lets an active credential stay active without a second statement;
+   * `releaseLeaseOf` frees the refresh lease in the same write.
    */
   async saveTokens(
     name: string,
@@ -155,7 +155,7 @@ export class CredentialRepository {
     // Written once per set of columns (a refresh storm writes thousands of these): see store/statements.ts.
     const columns = Object.keys(values) as (keyof typeof values)[];
     const lease = extra.releaseLeaseOf ? ' and ("refresh_lease_owner" = ? or "refresh_lease_owner" is null)' : '';
-    const update = statement(this.store.kind, `credentials tokens:${columns.join(',')}${lease}`, () => `update "credentials" set ${columns.map((c) => `${quoted(c)} = ?`).join(', ')} where "name" = ?${lease}`);
+    const update = statement(this.store.kind, `credentials tokens:${columns.join(',')}${lease}`, () => `update "credentials" set ${assignments(columns)} where "name" = ?${lease}`);
     const changed = await writeInGroup(this.store, update, [...columns.map((c) => (values[c] ?? null) as SqlValue), name, ...(extra.releaseLeaseOf ? [extra.releaseLeaseOf] : [])]);
     let leaseLost = false;
     if (extra.releaseLeaseOf && changed === 0) {

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { ErrorCode, MailgateError } from '../errors.js';
 import type { Keyring } from '../secrets/keyring.js';
 import { Secret } from '../secrets/secret.js';
-import { quoted, runStatement, statement, type SqlValue } from '../store/statements.js';
+import { assignments, runStatement, statement, type SqlValue } from '../store/statements.js';
 import type { Store } from '../store/store.js';
 import type { Database, InboundDeliveriesTable, WatchersTable, WatcherStateTable } from '../store/tables.js';
 import type { WatcherRunState, WatcherSettings, WatcherView } from './model.js';
@@ -332,7 +332,7 @@ export class WatcherRepository {
       ...(outcome.status === 'delivered' ? { delivered_at: at } : {}),
     };
     const columns = Object.keys(set) as (keyof typeof set)[];
-    const update = statement(this.store.kind, `inbound delivery:${columns.join(',')}`, () => `update "inbound_deliveries" set ${columns.map((c) => `${quoted(c)} = ?`).join(', ')} where "id" = ?`);
+    const update = statement(this.store.kind, `inbound delivery:${columns.join(',')}`, () => `update "inbound_deliveries" set ${assignments(columns)} where "id" = ?`);
     await runStatement(db, update, [...columns.map((c) => set[c] ?? null), id]);
   }
 

@@ -1,6 +1,5 @@
 // Group commit for the hottest writes (an outbox message accepted, an attempt's outcome, a credential's new tokens): the writes that arrive together share one transaction, and each caller still awaits its own committed result.
-import { CompiledQuery } from 'kysely';
-import type { SqlValue } from './statements.js';
+import { runStatement, type SqlValue } from './statements.js';
 import type { Store } from './store.js';
 
 interface Pending {
@@ -48,7 +47,7 @@ class GroupCommit {
         try {
           changed = await this.store.db.transaction().execute(async (trx) => {
             const counts: number[] = [];
-            for (const write of batch) counts.push(Number((await trx.executeQuery(CompiledQuery.raw(write.sql, write.parameters))).numAffectedRows ?? 0));
+            for (const write of batch) counts.push(Number((await runStatement(trx, write.sql, write.parameters)).numAffectedRows ?? 0));
             return counts;
           });
         } catch {
@@ -65,7 +64,7 @@ class GroupCommit {
 
   async #alone(write: Pending): Promise<void> {
     try {
-      write.resolve(Number((await this.store.db.executeQuery(CompiledQuery.raw(write.sql, write.parameters))).numAffectedRows ?? 0));
+      write.resolve(Number((await runStatement(this.store.db, write.sql, write.parameters)).numAffectedRows ?? 0));
     } catch (err) {
       write.reject(err);
     }

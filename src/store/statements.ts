@@ -30,6 +30,9 @@ export function statement(kind: StoreKind, key: string, build: () => string): st
 /** A double-quoted identifier (both databases). */
 export const quoted = (name: string): string => `"${name}"`;
 
+/** The assignments of an `update … set` of `columns`, one `?` each, in their order. */
+export const assignments = (columns: readonly string[]): string => columns.map((c) => `${quoted(c)} = ?`).join(', ');
+
 /** Runs a written statement on `db` (the store or a transaction). */
 export function runStatement<Row>(db: Pick<Kysely<never>, 'executeQuery'>, sql: string, parameters: readonly SqlValue[]): Promise<QueryResult<Row>> {
   return db.executeQuery<Row>(CompiledQuery.raw(sql, [...parameters]));

@@ -26,11 +26,11 @@ const alice = () => login(bed.auth.users.alice);
 const repo = () => app.services.credentialRepo;
 const storedRefreshToken = async (name: string) => repo().refreshTokenOf(await repo().get(name))?.reveal();
 const storedAccessToken = async (name: string) => repo().accessTokenOf(await repo().get(name))?.reveal();
-/** Pretends the access token, an hour-long one, is about to expire (or has), without waiting for it. */
-const expireIn = (name: string, ms: number) =>
+/** Pretends the access token, one of `lifetimeMs` (an hour unless said), is about to expire (or has), without waiting for it. */
+const expireIn = (name: string, ms: number, lifetimeMs = 3_600_000) =>
   app.services.store.db
     .updateTable('credentials')
-    .set({ expires_at: new Date(Date.now() + ms).toISOString(), last_refreshed_at: new Date(Date.now() + ms - 3_600_000).toISOString() })
+    .set({ expires_at: new Date(Date.now() + ms).toISOString(), last_refreshed_at: new Date(Date.now() + ms - lifetimeMs).toISOString() })
     .where('name', '=', name)
     .execute();
 const tokenPosts = () => (bed.auth.logs().match(/POST \S+token \(as \/token\)/g) ?? []).length;
@@ -87,11 +87,7 @@ describe('refresh', () => {
     const first = await app.services.tokens.getAccessToken('short');
     expect(app.services.tokens.refreshCount - countBefore).toBe(0);
     // 40 s of its 60 s gone: inside half its lifetime of expiry, so due (past the one second a token stays in memory).
-    await app.services.store.db
-      .updateTable('credentials')
-      .set({ last_refreshed_at: new Date(Date.now() - 40_000).toISOString(), expires_at: new Date(Date.now() + 20_000).toISOString() })
-      .where('name', '=', 'short')
-      .execute();
+    await expireIn('short', 20_000, 60_000);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const second = await app.services.tokens.getAccessToken('short');
     expect(app.services.tokens.refreshCount - countBefore).toBe(1);
@@ -173,11 +169,7 @@ describe('refresh', () => {
     await addConnected(app, microsoftCredential(bed.auth, client, 'short-old'), alice());
     await expireIn('scheduled', 2 * 60_000);
     await expireIn('fresh', 50 * 60_000);
-    await app.services.store.db
-      .updateTable('credentials')
-      .set({ last_refreshed_at: new Date(Date.now() - 40_000).toISOString(), expires_at: new Date(Date.now() + 20_000).toISOString() })
-      .where('name', '=', 'short-old')
-      .execute();
+    await expireIn('short-old', 20_000, 60_000); // 40 s of its 60 s gone
     const before = new Map<string, string | undefined>();
     for (const name of ['scheduled', 'fresh', 'short-young', 'short-old']) before.set(name, await storedAccessToken(name));
     const { RefreshScheduler } = await import('../../src/tokens/refreshScheduler.js');
