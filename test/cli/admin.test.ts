@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { getFreePort } from '../testbed/ports.js';
 import { runCli, startServe, tempDir } from '../support/cli.js';
+import { eventually } from '../support/mailbox.js';
 
 /** Signs in through the real form over HTTP; returns the status of the POST (303 = signed in). */
 async function signIn(url: string, username: string, password: string): Promise<number> {
@@ -30,7 +31,9 @@ describe('the first admin', () => {
     const cwd = tempDir();
     const serve = await startServe({ cwd, port: await getFreePort() });
     try {
-      const link = /"setupUrl":"([^"]+)"/.exec(serve.output())?.[1];
+      // serve answers as soon as it listens; the setup line follows a moment later (a loaded CI machine read the log before it).
+      const output = await eventually(async () => serve.output(), (text) => text.includes('"setupUrl"'), 5000, 'the setup link in the log');
+      const link = /"setupUrl":"([^"]+)"/.exec(output)?.[1];
       expect(link).toMatch(new RegExp(`^${serve.url}/setup\\?token=[\\w-]{32}$`));
       const page = await fetch(link!);
       expect(page.status).toBe(200);
