@@ -1,11 +1,13 @@
 // Browser harness for web UI tests: Debian's headless Chromium (/usr/bin/chromium, installed by test/setup/global.ts)
-// driven by playwright-core, pages of a chosen viewport, full-page screenshots under test-output/screenshots/, and
+// driven by playwright-core, pages of a chosen viewport, full-page screenshots under test-output/screenshots/ (the
+// `postgres` project's in its postgres/ folder, so the two projects running one file side by side never share a file), and
 // the page's console errors and uncaught exceptions collected so a test can assert there were none.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
+import { testDatabaseKind } from './postgres.js';
 
 export type { Browser, Page } from 'playwright-core';
 
@@ -26,7 +28,7 @@ export const CHROMIUM_ARGS: readonly string[] = [
 ];
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-output', 'screenshots');
+export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-output', 'screenshots', ...(testDatabaseKind() === 'postgres' ? ['postgres'] : []));
 
 /** Launches headless Chromium; fails within `timeoutMs` (default 30 s) rather than Playwright's 3 minutes. */
 export async function launchBrowser(options: { timeoutMs?: number } = {}): Promise<Browser> {
@@ -57,7 +59,7 @@ export async function newPage(browser: Browser, options: NewPageOptions = {}): P
   return page;
 }
 
-/** Saves a full-page PNG as test-output/screenshots/<name>.png and returns its absolute path. */
+/** Saves a full-page PNG as `<SCREENSHOT_DIR>/<name>.png` and returns its absolute path. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   if (!/^[\w.-]+$/.test(name) || name.startsWith('.')) {
     throw new Error(`screenshot name ${JSON.stringify(name)}: use letters, digits, '_', '-' and '.' only (no path, no leading dot)`);

@@ -24,7 +24,7 @@ export async function freshPostgresDatabase(): Promise<string> {
 
 export type TestDatabaseKind = DatabaseLocation['kind'];
 
-/** `MAILGATE_TEST_DATABASE=postgres npx vitest run …` runs service-level tests on PostgreSQL; SQLite otherwise. */
+/** MAILGATE_TEST_DATABASE=postgres (set by vitest.config.ts's `postgres` project) runs service-level tests on PostgreSQL; SQLite otherwise. */
 export function testDatabaseKind(): TestDatabaseKind {
   const value = process.env.MAILGATE_TEST_DATABASE ?? 'sqlite';
   if (value !== 'sqlite' && value !== 'postgres') throw new Error(`MAILGATE_TEST_DATABASE must be "sqlite" or "postgres", got ${JSON.stringify(value)}`);
