@@ -2,7 +2,8 @@
 // refused) and a look at the mailbox (STAT, UIDL), each step timed and, on failure, explained. Reads no message and
 // deletes nothing: it ends with QUIT after no DELE.
 import { ErrorCode, MailgateError, isMailgateError } from '../errors.js';
-import { Pop3Client, type Pop3Capabilities } from '../inbound/pop3/client.js';
+import { Pop3Client } from '../inbound/pop3/client.js';
+import type { Pop3Capabilities } from '../inbound/pop3/capabilities.js';
 import { isPop3Error, Pop3ErrorCode } from '../inbound/pop3/errors.js';
 import { explainPop3Failure, Pop3TestCode, type Pop3FailureFacts } from '../inbound/pop3/explanations.js';
 import { serverFacts } from './connectionExplanations.js';

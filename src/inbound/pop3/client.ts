@@ -6,6 +6,7 @@ import tls from 'node:tls';
 import type { SecurityMode } from '../../servers/model.js';
 import { Pop3Error, Pop3ErrorCode, type XOAuth2Status } from './errors.js';
 import { connectTcp, decodeXOAuth2Challenge, parseStatus, Pop3Wire, showLine, type Pop3Status } from './wire.js';
+import { parseCapabilities, UNKNOWN_CAPABILITIES, type Pop3Capabilities } from './capabilities.js';
 
 export interface Pop3ConnectOptions {
   host: string;
@@ -18,23 +19,6 @@ export interface Pop3ConnectOptions {
   tlsRejectUnauthorized?: boolean | undefined;
   /** Deadline of the connection attempt, the handshake, and each silence while waiting for the server (default 30 s). */
   timeoutMs?: number | undefined;
-}
-
-export interface Pop3Capabilities {
-  /** false when the server answered CAPA with -ERR (an RFC 1939-only server): the other fields are then unknown. */
-  supported: boolean;
-  /** Every capability line as sent, e.g. "SASL PLAIN XOAUTH2", "UIDL", "IMPLEMENTATION Dovecot". */
-  lines: string[];
-  stls: boolean;
-  user: boolean;
-  uidl: boolean;
-  top: boolean;
-  /** Mechanisms from the SASL capability (RFC 5034 §3), upper case; empty when none are offered. */
-  sasl: string[];
-  /** RFC 2449 §6.5: the server may say when a login is allowed again (LOGIN-DELAY seconds). */
-  loginDelay: number | undefined;
-  /** RFC 2449 §6.7: days the server keeps retrieved mail ("NEVER", "0" = deleted on retrieval). */
-  expire: string | undefined;
 }
 
 export interface Pop3MessageInfo {
@@ -76,35 +60,6 @@ export function tlsOptionsFor(options: Pick<Pop3ConnectOptions, 'host' | 'tlsCa'
     rejectUnauthorized: options.tlsRejectUnauthorized ?? true,
   };
 }
-
-export function parseCapabilities(lines: string[]): Pop3Capabilities {
-  const find = (name: string) => lines.find((l) => l.toUpperCase() === name || l.toUpperCase().startsWith(`${name} `));
-  const args = (name: string) => find(name)?.slice(name.length).trim();
-  const delay = args('LOGIN-DELAY');
-  return {
-    supported: true,
-    lines,
-    stls: find('STLS') !== undefined,
-    user: find('USER') !== undefined,
-    uidl: find('UIDL') !== undefined,
-    top: find('TOP') !== undefined,
-    sasl: (args('SASL') ?? '').toUpperCase().split(/\s+/).filter(Boolean),
-    loginDelay: delay && /^\d+/.test(delay) ? Number.parseInt(delay, 10) : undefined,
-    expire: args('EXPIRE')?.split(/\s+/)[0],
-  };
-}
-
-const UNKNOWN_CAPABILITIES: Pop3Capabilities = {
-  supported: false,
-  lines: [],
-  stls: false,
-  user: false,
-  uidl: false,
-  top: false,
-  sasl: [],
-  loginDelay: undefined,
-  expire: undefined,
-};
 
 /**
  * One POP3 session. Made by {@link connectPop3}; the steps it takes (openTcp, startImplicitTls, readGreeting,

@@ -1,5 +1,5 @@
 // What the POP3 proxy lists for CAPA before login: its own login methods plus the upstream servers' TOP/UIDL/PIPELINING…, learned once per server and kept briefly.
-import type { Pop3Capabilities } from '../../inbound/pop3/client.js';
+import type { Pop3Capabilities } from '../../inbound/pop3/capabilities.js';
 import type { Logger } from '../../log.js';
 import type { ResolvedServer } from '../../servers/model.js';
 import type { Services } from '../../services.js';

@@ -1,6 +1,6 @@
 // The POP3 proxy's connection to the real server: TLS or STLS as the server is configured, greeting, CAPA, SASL XOAUTH2, then the socket handed over for the splice.
 import type net from 'node:net';
-import { parseCapabilities, type Pop3Capabilities } from '../../inbound/pop3/client.js';
+import { parseCapabilities, UNKNOWN_CAPABILITIES, type Pop3Capabilities } from '../../inbound/pop3/capabilities.js';
 import { decodeXOAuth2Challenge, parseStatus, showLine, type Pop3Status } from '../../inbound/pop3/wire.js';
 import type { XOAuth2Status } from '../../inbound/pop3/errors.js';
 import type { ResolvedServer } from '../../servers/model.js';
@@ -48,7 +48,7 @@ export class UpstreamPop3 {
   async capabilities(): Promise<Pop3Capabilities> {
     this.send('CAPA');
     const status = await this.status('CAPA');
-    if (!status.ok) return { ...parseCapabilities([]), supported: false };
+    if (!status.ok) return UNKNOWN_CAPABILITIES;
     const lines: string[] = [];
     for (;;) {
       const line = await this.line('CAPA');
