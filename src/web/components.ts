@@ -125,6 +125,18 @@ export function field(spec: FieldSpec): SafeHtml {
 </div>`;
 }
 
+/** A labelled <select> with its error and help, described for screen readers as `field` does; `options` are [value, label] pairs. */
+export function selectField(name: string, label: string, options: ReadonlyArray<readonly [string, string]>, value: string, error: string | undefined, help?: string | SafeHtml): SafeHtml {
+  const id = `f-${name}`;
+  const describedBy = [help ? `${id}-help` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ');
+  return html`<div class="field${error ? ' has-error' : ''}"><label for="${id}">${label}</label>
+  ${error ? html`<p class="error-text" id="${id}-error"><span class="visually-hidden">Error: </span>${error}</p>` : ''}
+  <select id="${id}" name="${name}"${describedBy ? html` aria-describedby="${describedBy}"` : ''}${error ? html` aria-invalid="true"` : ''}>
+    ${options.map(([v, l]) => html`<option value="${v}"${v === value ? html` selected` : ''}>${l}</option>`)}
+  </select>
+  ${help ? html`<p class="help" id="${id}-help">${help}</p>` : ''}</div>`;
+}
+
 /** Splits "field: problem; field: problem" (a MailgateError INPUT_INVALID message) into a map by field. */
 export function problemsByField(problems: readonly string[]): Map<string, string> {
   const byField = new Map<string, string>();

@@ -6,7 +6,7 @@ import type { ProxyAccountView, RelayAccountView } from '../../accounts/model.js
 import { ErrorCode, isMailgateError } from '../../errors.js';
 import type { SenderView } from '../../senders/model.js';
 import type { ServerView } from '../../servers/model.js';
-import { csrfField, errorSummary, field, problemsByField } from '../components.js';
+import { csrfField, errorSummary, field, problemsByField, selectField } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { formText } from '../forms.js';
 import { html, type SafeHtml } from '../html.js';
@@ -27,6 +27,9 @@ export const LABELS: Record<string, string> = {
   passwordChoice: 'Password',
   password: 'Password to set',
 };
+
+/** The first option of the sender and server choices: nothing chosen yet. */
+const CHOOSE = ['', 'Choose…'] as const;
 
 export interface AccountFormValues {
   name: string;
@@ -83,8 +86,8 @@ export async function addForm(
   const k = KIND[kind];
   const targetField =
     kind === 'relay'
-      ? selectField('sender', LABELS.sender!, options.senders.map((s) => [s.name, `${s.name} — ${s.from}`] as const), values.target, problems.get('sender'), html`Its mail goes out through this sender’s route, and its From address is one the program may use. ${options.senders.length === 0 ? html`No sender exists yet: <a href="/senders/new">add one</a> first.` : ''}`)
-      : selectField('server', LABELS.server!, options.servers.map((s) => [s.name, `${s.name} — ${s.protocol.toUpperCase()} ${s.host}${s.auth.type === 'oauth2' ? '' : ' (no OAuth2 credential)'}`] as const), values.target, problems.get('server'), html`The IMAP or POP3 mailbox the program reads; Mailgate signs in to it with the server’s OAuth2 credential. ${options.servers.length === 0 ? html`No IMAP or POP3 server exists yet: <a href="/servers/new?protocol=imap">add one</a> first.` : ''}`);
+      ? selectField('sender', LABELS.sender!, [CHOOSE, ...options.senders.map((s) => [s.name, `${s.name} — ${s.from}`] as const)], values.target, problems.get('sender'), html`Its mail goes out through this sender’s route, and its From address is one the program may use. ${options.senders.length === 0 ? html`No sender exists yet: <a href="/senders/new">add one</a> first.` : ''}`)
+      : selectField('server', LABELS.server!, [CHOOSE, ...options.servers.map((s) => [s.name, `${s.name} — ${s.protocol.toUpperCase()} ${s.host}${s.auth.type === 'oauth2' ? '' : ' (no OAuth2 credential)'}`] as const)], values.target, problems.get('server'), html`The IMAP or POP3 mailbox the program reads; Mailgate signs in to it with the server’s OAuth2 credential. ${options.servers.length === 0 ? html`No IMAP or POP3 server exists yet: <a href="/servers/new?protocol=imap">add one</a> first.` : ''}`);
   const body = html`<nav class="crumbs" aria-label="Breadcrumb"><a href="/relay">Relay &amp; proxies</a> / Add ${k.noun}</nav>
 <h1>Add a ${k.noun}</h1>
 <p class="muted">${kind === 'relay' ? 'For a program that sends mail with a server, a port, a username and a password (a scanner, an alarm panel, a monitoring tool).' : 'For a program that reads a mailbox over IMAP or POP3 with a username and a password (a ticket system, an ERP).'}</p>
@@ -141,13 +144,3 @@ ${s.notes.length > 0 ? html`<ul class="plain-list">${s.notes.map((n) => html`<li
 <p class="actions"><a class="button primary" href="/relay">${generated !== undefined ? 'I have copied the password' : `Back to ${k.noun}s`}</a></p>`;
 }
 
-function selectField(name: string, label: string, options: ReadonlyArray<readonly [string, string]>, value: string, error: string | undefined, help: SafeHtml): SafeHtml {
-  const id = `f-${name}`;
-  return html`<div class="field${error ? ' has-error' : ''}"><label for="${id}">${label}</label>
-  ${error ? html`<p class="error-text" id="${id}-error"><span class="visually-hidden">Error: </span>${error}</p>` : ''}
-  <select id="${id}" name="${name}" aria-describedby="${id}-help${error ? ` ${id}-error` : ''}"${error ? html` aria-invalid="true"` : ''}>
-    <option value=""${value === '' ? html` selected` : ''}>Choose…</option>
-    ${options.map(([v, l]) => html`<option value="${v}"${v === value ? html` selected` : ''}>${l}</option>`)}
-  </select>
-  <p class="help" id="${id}-help">${help}</p></div>`;
-}

@@ -3,11 +3,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode, isMailgateError } from '../../errors.js';
 import type { SenderView } from '../../senders/model.js';
 import type { ServerView } from '../../servers/model.js';
-import { csrfField, emptyState, errorSummary, field, problemsByField } from '../components.js';
+import { csrfField, emptyState, errorSummary, field, problemsByField, selectField } from '../components.js';
 import { sessionOf, type WebContext } from '../context.js';
 import { formList, formProblems, formText } from '../forms.js';
 import { html } from '../html.js';
-import { readOnlyPage, selectField, type NameParams } from './servers.js';
+import { readOnlyPage, type NameParams } from './servers.js';
 
 const SENDER_LABELS: Record<string, string> = {
   name: 'Name',

@@ -10,7 +10,8 @@ import { sessionOf, type WebContext } from '../context.js';
 import { formProblems, formText } from '../forms.js';
 import { html, type SafeHtml } from '../html.js';
 import { limitsPanel } from './serverLimits.js';
-import { authCell, PROTOCOL_LABEL, securityCell, sourceCell, type NameParams } from './servers.js';
+import { PROTOCOL_LABEL } from './serverForm.js';
+import { authCell, securityCell, sourceCell, type NameParams } from './servers.js';
 
 export function registerServerTestPages(app: FastifyInstance, ctx: WebContext): void {
   const { services } = ctx;
