@@ -7,9 +7,12 @@ const INCLUDE = ['src/**/*.test.ts', 'test/**/*.test.ts'];
 
 /**
  * The files of the `postgres` project: those that open Mailgate's services through test/support/services.ts or
- * test/support/mailgateApp.ts, which put them on a fresh PostgreSQL database when MAILGATE_TEST_DATABASE=postgres.
- * A file that picks its databases itself (it imports test/support/postgres.ts: the store's, leases' and
- * export/import tests run on both in one go) is left to the `sqlite` project, which already runs it whole.
+ * test/support/mailgateApp.ts, which put them on a fresh PostgreSQL database when MAILGATE_TEST_DATABASE=postgres;
+ * and the files of test/cli/ that never name SQLite, whose `mailgate` commands then get a PostgreSQL database per
+ * folder (test/support/cli.ts). The other CLI files test what only the SQLite default does (./data/mailgate.db,
+ * `backup`, `init`'s embedded start) or read its file to check what a command wrote. A file that picks its databases
+ * itself (it imports test/support/postgres.ts: the store's, leases' and export/import tests run on both in one go) is
+ * left to the `sqlite` project, which already runs it whole.
  */
 function postgresFiles(): string[] {
   const files = ['src', 'test']
@@ -18,9 +21,11 @@ function postgresFiles(): string[] {
     .sort();
   const opensServices = /support\/(services|mailgateApp)(\.js)?'/;
   const picksItsDatabases = /support\/postgres(\.js)?'/;
+  const namesSqlite = /sqlite|mailgate\.db/i;
   return files.filter((file) => {
     const text = fs.readFileSync(path.resolve(file), 'utf8');
-    return opensServices.test(text) && !picksItsDatabases.test(text);
+    if (picksItsDatabases.test(text)) return false;
+    return opensServices.test(text) || (file.startsWith(`test${path.sep}cli${path.sep}`) && !namesSqlite.test(text));
   });
 }
 

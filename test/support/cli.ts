@@ -22,21 +22,35 @@ export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 }
 
 /**
- * An installation whose services a test opened in process on PostgreSQL (MAILGATE_TEST_DATABASE=postgres, see
- * support/postgres.ts) keeps its database URL in its folder: the CLI and serve run there use the same database.
+ * The database of the installation in `cwd` when it is not the SQLite file in its ./data: a PostgreSQL URL kept in
+ * the folder by a test that opened its services in process on PostgreSQL (MAILGATE_TEST_DATABASE=postgres, see
+ * support/postgres.ts), so the CLI and serve run there use the same database.
  */
 function databaseEnv(cwd: string): Record<string, string> {
   const file = path.join(cwd, 'postgres-url');
   return fs.existsSync(file) ? { MAILGATE_DATABASE_URL: fs.readFileSync(file, 'utf8').trim() } : {};
 }
 
+/**
+ * As databaseEnv, and in the `postgres` project (MAILGATE_TEST_DATABASE=postgres) a folder the CLI meets first gets
+ * a fresh PostgreSQL database of its own, kept in the folder: every command and serve run there use it.
+ */
+async function installationEnv(cwd: string): Promise<Record<string, string>> {
+  if (process.env.MAILGATE_TEST_DATABASE === 'postgres' && !fs.existsSync(path.join(cwd, 'postgres-url'))) {
+    const { testDatabase } = await import('./postgres.js');
+    await testDatabase(cwd, { kind: 'sqlite', file: path.join(cwd, 'data', 'mailgate.db') });
+  }
+  return databaseEnv(cwd);
+}
+
 export function tempDir(prefix = 'mailgate-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; input?: string; timeoutMs?: number }): Promise<CliResult> {
+export async function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; input?: string; timeoutMs?: number }): Promise<CliResult> {
+  const database = await installationEnv(options.cwd);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: childEnv({ ...databaseEnv(options.cwd), ...options.env }), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: childEnv({ ...database, ...options.env }), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -67,7 +81,7 @@ export async function startServe(options: { cwd: string; port: number; env?: Rec
   const url = `http://127.0.0.1:${options.port}`;
   const child = spawn(process.execPath, [CLI, 'serve', ...(options.args ?? [])], {
     cwd: options.cwd,
-    env: childEnv({ ...databaseEnv(options.cwd), MAILGATE_LISTEN: `127.0.0.1:${options.port}`, ...options.env }),
+    env: childEnv({ ...(await installationEnv(options.cwd)), MAILGATE_LISTEN: `127.0.0.1:${options.port}`, ...options.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -109,7 +123,10 @@ export interface RunningCli {
   done(): Promise<CliResult>;
 }
 
-/** Starts a long-running `mailgate` command (e.g. `credential authorize`) and lets the test talk to it while it runs. */
+/**
+ * Starts a long-running `mailgate` command (e.g. `credential authorize`) and lets the test talk to it while it runs.
+ * It uses the folder's PostgreSQL database only if one was made there already (by runCli, startServe or services).
+ */
 export function spawnCli(args: string[], options: { cwd: string; env?: Record<string, string> }): RunningCli {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: childEnv({ ...databaseEnv(options.cwd), ...options.env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
