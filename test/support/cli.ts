@@ -36,11 +36,10 @@ function databaseEnv(cwd: string): Record<string, string> {
  * a fresh PostgreSQL database of its own, kept in the folder: every command and serve run there use it.
  */
 async function installationEnv(cwd: string): Promise<Record<string, string>> {
-  if (process.env.MAILGATE_TEST_DATABASE === 'postgres' && !fs.existsSync(path.join(cwd, 'postgres-url'))) {
-    const { testDatabase } = await import('./postgres.js');
-    await testDatabase(cwd, { kind: 'sqlite', file: path.join(cwd, 'data', 'mailgate.db') });
-  }
-  return databaseEnv(cwd);
+  if (process.env.MAILGATE_TEST_DATABASE !== 'postgres') return databaseEnv(cwd);
+  // Loaded only here: support/postgres.ts reads the run's PostgreSQL through vitest's inject.
+  const { installationPostgresUrl } = await import('./postgres.js');
+  return { MAILGATE_DATABASE_URL: await installationPostgresUrl(cwd) };
 }
 
 export function tempDir(prefix = 'mailgate-test-'): string {

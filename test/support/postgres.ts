@@ -32,14 +32,19 @@ export function testDatabaseKind(): TestDatabaseKind {
 }
 
 /**
- * The database of the installation in `cwd`: SQLite as configured, or with MAILGATE_TEST_DATABASE=postgres a fresh
- * PostgreSQL database whose URL is kept in the folder, so reopening the same `cwd` (a restart) finds the same data.
+ * The PostgreSQL database of the installation in `cwd`: made on first use, its URL kept in the folder
+ * (`postgres-url`, which test/support/cli.ts reads too), so reopening the same `cwd` (a restart) finds the same data.
  */
-export async function testDatabase(cwd: string, configured: DatabaseLocation): Promise<DatabaseLocation> {
-  if (testDatabaseKind() === 'sqlite') return configured;
+export async function installationPostgresUrl(cwd: string): Promise<string> {
   const file = path.join(cwd, 'postgres-url');
-  if (fs.existsSync(file)) return { kind: 'postgres', url: fs.readFileSync(file, 'utf8').trim() };
+  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
   const url = await freshPostgresDatabase();
   fs.writeFileSync(file, url, { mode: 0o600 });
-  return { kind: 'postgres', url };
+  return url;
+}
+
+/** The database of the installation in `cwd`: SQLite as configured, or with MAILGATE_TEST_DATABASE=postgres its PostgreSQL database. */
+export async function testDatabase(cwd: string, configured: DatabaseLocation): Promise<DatabaseLocation> {
+  if (testDatabaseKind() === 'sqlite') return configured;
+  return { kind: 'postgres', url: await installationPostgresUrl(cwd) };
 }
