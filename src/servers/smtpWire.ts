@@ -2,7 +2,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { SmtpTestCode, type SmtpFailureFacts } from './smtpExplanations.js';
-import { briefly, whenReady } from './sockets.js';
+import { briefly, listenToSocket, whenReady } from './sockets.js';
 import { StepFailure } from './testReport.js';
 
 const MAX_LINE = 64 * 1024;
@@ -54,6 +54,8 @@ export class SmtpWire {
   };
   readonly #onError = (err: Error) => this.#fail(socketFailure(err, 'connection failed'));
   readonly #onClose = () => this.#fail(new SmtpStepFailure('the server closed the connection', { code: SmtpTestCode.CONNECTION_CLOSED }));
+  /** Takes the listeners off the current socket (set by #attach). */
+  #detach: () => void = () => undefined;
 
   constructor(
     socket: net.Socket,
@@ -125,17 +127,7 @@ export class SmtpWire {
   }
 
   #attach(): void {
-    this.#socket.on('data', this.#onData);
-    this.#socket.on('error', this.#onError);
-    this.#socket.on('close', this.#onClose);
-  }
-
-  #detach(): void {
-    this.#socket.off('data', this.#onData);
-    this.#socket.off('error', this.#onError);
-    this.#socket.off('close', this.#onClose);
-    // a late error on a detached socket must not become an uncaught exception
-    this.#socket.on('error', () => undefined);
+    this.#detach = listenToSocket(this.#socket, { data: this.#onData, error: this.#onError, close: this.#onClose });
   }
 
   #fail(failure: SmtpStepFailure): void {

@@ -1,5 +1,6 @@
 // Opening a connection under a deadline (TCP connect or TLS handshake, each failure as the caller's own error), the
-// quick probe that tells a port expecting implicit TLS from a silent one, and the brief wait for a polite goodbye.
+// quick probe that tells a port expecting implicit TLS from a silent one, a wire's listeners on its socket, and the
+// brief wait for a polite goodbye.
 import net from 'node:net';
 import tls from 'node:tls';
 
@@ -42,6 +43,29 @@ export function speaksTls(host: string, port: number, timeoutMs: number): Promis
     socket.once('secureConnect', () => done(true));
     socket.on('error', () => done(false));
   });
+}
+
+/** What a wire (a command/reply reader over one socket) does with its socket's events. */
+export interface SocketListeners {
+  data(chunk: Buffer): void;
+  error(err: Error): void;
+  close(): void;
+}
+
+/**
+ * Attaches `listeners` to `socket`; the function returned takes them off again (before a TLS upgrade, or at the end)
+ * and leaves an error listener that does nothing, so an error the socket raises later is not an uncaught exception.
+ */
+export function listenToSocket(socket: net.Socket, listeners: SocketListeners): () => void {
+  socket.on('data', listeners.data);
+  socket.on('error', listeners.error);
+  socket.on('close', listeners.close);
+  return () => {
+    socket.off('data', listeners.data);
+    socket.off('error', listeners.error);
+    socket.off('close', listeners.close);
+    socket.on('error', () => undefined);
+  };
 }
 
 /** Waits at most a second for a goodbye (QUIT, LOGOUT) and ignores its failure: the connection is closed either way. */

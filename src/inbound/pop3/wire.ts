@@ -2,7 +2,7 @@
 // and the parsing of what comes back (+OK/-ERR with RFC 3206 response codes, the XOAUTH2 error challenge).
 import net from 'node:net';
 import tls from 'node:tls';
-import { whenReady } from '../../servers/sockets.js';
+import { listenToSocket, whenReady } from '../../servers/sockets.js';
 import { Pop3Error, Pop3ErrorCode, type Pop3Phase, type XOAuth2Status } from './errors.js';
 import { MultilineDecoder } from './multiline.js';
 
@@ -127,6 +127,8 @@ export class Pop3Wire {
   // after the connection stands, any socket error (ECONNRESET, EPIPE, a TLS alert) means it is gone
   readonly #onError = (err: Error) => this.#fail(socketError(err, Pop3ErrorCode.POP3_CONNECTION_CLOSED, 'connection lost', 'command'));
   readonly #onClose = () => this.#fail(new Pop3Error(Pop3ErrorCode.POP3_CONNECTION_CLOSED, 'the server closed the connection', { during: 'command' }));
+  /** Takes the listeners off the current socket (set by #attach). */
+  #detach: () => void = () => undefined;
 
   constructor(
     socket: net.Socket,
@@ -220,17 +222,7 @@ export class Pop3Wire {
   }
 
   #attach(): void {
-    this.#socket.on('data', this.#onData);
-    this.#socket.on('error', this.#onError);
-    this.#socket.on('close', this.#onClose);
-  }
-
-  #detach(): void {
-    this.#socket.off('data', this.#onData);
-    this.#socket.off('error', this.#onError);
-    this.#socket.off('close', this.#onClose);
-    // a late error on a detached socket must not become an uncaught exception
-    this.#socket.on('error', () => undefined);
+    this.#detach = listenToSocket(this.#socket, { data: this.#onData, error: this.#onError, close: this.#onClose });
   }
 
   #fail(failure: Pop3Error): void {
