@@ -1,5 +1,5 @@
 // Builds the HTTP server (fastify): shared error shape, health routes, and the place where domain routes are mounted.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import { isMailgateError } from '../errors.js';
 import { instanceOverview } from '../instances/overview.js';
 import { statusOfError, UPSTREAM_CODES } from './errorStatus.js';
@@ -60,8 +60,9 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
     reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 
-  // The audit log: every change made through the API, by API key name; field names only, never values.
-  app.addHook('onResponse', async (request, reply) => {
+  // The audit log: every change made through the API, by API key name; field names only, never values. Written before
+  // the answer goes out (onSend, not onResponse), so what a client does after a 2xx is recorded after it.
+  const recordApiChange = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (!['POST', 'PATCH', 'PUT', 'DELETE'].includes(request.method) || reply.statusCode >= 400 || !request.url.startsWith('/api/v1/')) return;
     const route = request.routeOptions.url ?? request.url.split('?')[0]!;
     if (route === '/api/v1/messages') return; // messages have their own record (the outbox)
@@ -70,6 +71,10 @@ export function buildHttpServer(services: Services, options: { onOAuthCallback?:
     await services.audit
       .record(`apikey:${findPrincipal(request)?.name ?? 'unknown'}`, `${request.method} ${route}`, typeof target === 'string' ? target : undefined, { fields: fieldsOf(request.body), status: reply.statusCode })
       .catch((err: unknown) => request.log.error({ err }, 'cannot write the audit log'));
+  };
+  app.addHook('onSend', async (request, reply, payload) => {
+    await recordApiChange(request, reply);
+    return payload;
   });
   // API answers name credentials, keys and messages: no cache (browser, proxy) keeps them. Routes that set their own keep it.
   app.addHook('onSend', async (request, reply, payload) => {
